@@ -7,12 +7,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 CriticNorm = Literal["none", "layer", "instance", "spectral", "batch"]
 GeneratorNorm = Literal["batch", "none"]
 
 SUPPORTED_RESOLUTIONS = (8, 16, 32, 64, 128)
+
+
+def _check_resolution(value: int) -> int:
+    if value not in SUPPORTED_RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {value}")
+    return value
+
+
+Resolution = Annotated[int, AfterValidator(_check_resolution)]
 
 
 class _Frozen(BaseModel):
@@ -25,17 +34,10 @@ class ImageGeneratorConfig(_Frozen):
     kind: Literal["image"] = "image"
     z_dim: int = Field(128, ge=1, le=4096)
     channels: Literal[1, 3] = 1
-    resolution: int = 32
+    resolution: Resolution = 32
     width: int = Field(64, ge=4, le=1024, description="channels of the last hidden block; earlier blocks double it")
     max_width_mult: int = Field(8, ge=1, le=32)
     norm: GeneratorNorm = "batch"
-
-    @field_validator("resolution")
-    @classmethod
-    def _resolution(cls, value: int) -> int:
-        if value not in SUPPORTED_RESOLUTIONS:
-            raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {value}")
-        return value
 
 
 class ImageCriticConfig(_Frozen):
@@ -43,17 +45,10 @@ class ImageCriticConfig(_Frozen):
 
     kind: Literal["image"] = "image"
     channels: Literal[1, 3] = 1
-    resolution: int = 32
+    resolution: Resolution = 32
     width: int = Field(64, ge=4, le=1024, description="channels of the first block; later blocks double it")
     max_width_mult: int = Field(8, ge=1, le=32)
     norm: CriticNorm = "layer"
-
-    @field_validator("resolution")
-    @classmethod
-    def _resolution(cls, value: int) -> int:
-        if value not in SUPPORTED_RESOLUTIONS:
-            raise ValueError(f"resolution must be one of {SUPPORTED_RESOLUTIONS}, got {value}")
-        return value
 
 
 class PointGeneratorConfig(_Frozen):

@@ -158,28 +158,31 @@ def test_tensors_that_do_not_fit_config_refused(tmp_path: Path) -> None:
     _expect_refused(path, "generator tensors do not fit its config")
 
 
-def test_extra_tensor_refused(tmp_path: Path) -> None:
+def _rewrite_tensors(path: Path, edit) -> None:
     from safetensors.torch import load_file
 
-    path = tmp_path / "m.safetensors"
-    _write(path)
     meta = read_metadata(path)
     tensors = load_file(path)
-    tensors["critic.extra"] = torch.zeros(1)
+    edit(tensors)
     save_file(tensors, path, metadata={"wgan": meta.model_dump_json()})
+
+
+def test_extra_tensor_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    _write(path)
+    _rewrite_tensors(path, lambda t: t.update({"critic.extra": torch.zeros(1)}))
     _expect_refused(path, "do not fit its config")
 
 
-def test_nan_weights_refused(tmp_path: Path) -> None:
-    from safetensors.torch import load_file
-
-    path = tmp_path / "m.safetensors"
-    _write(path)
-    meta = read_metadata(path)
-    tensors = load_file(path)
+def _poison(tensors: dict[str, torch.Tensor]) -> None:
     key = next(k for k in tensors if k.startswith("generator.") and tensors[k].is_floating_point())
     tensors[key][...] = float("nan")
-    save_file(tensors, path, metadata={"wgan": meta.model_dump_json()})
+
+
+def test_nan_weights_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    _write(path)
+    _rewrite_tensors(path, _poison)
     _expect_refused(path, "NaN")
 
 

@@ -1,0 +1,54 @@
+"""Shared fixtures: real checkpoints written by the real trainer (tiny runs, a few seconds each).
+
+`tiny_points_checkpoint` and `tiny_image_checkpoint` are session-scoped paths to `.safetensors` files; tests that
+need a models directory copy them there. Their names and return types are a contract with tests/service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def tiny_points_config_dict() -> dict[str, Any]:
+    """ring8, a small MLP, 20 generator iterations."""
+    return {
+        "name": "tiny-ring8",
+        "seed": 0,
+        "data": {"dataset": "ring8", "heldout": 500},
+        "model": {"generator": {"hidden": 32, "depth": 2}, "critic": {"hidden": 32, "depth": 2}},
+        "train": {"iterations": 20, "batch_size": 64, "sample_every": 0},
+        "eval": {"reference_samples": 256, "point_samples": 500},
+    }
+
+
+def tiny_image_config_dict() -> dict[str, Any]:
+    """scikit-learn's digits at 16x16, 1 channel, small widths, z_dim 16, 15 generator iterations, batch 16."""
+    return {
+        "name": "tiny-digits",
+        "seed": 0,
+        "data": {"dataset": "digits", "resolution": 16, "channels": 1},
+        "model": {"generator": {"z_dim": 16, "width": 16}, "critic": {"width": 16, "norm": "layer"}},
+        "train": {"iterations": 15, "batch_size": 16, "sample_every": 0},
+        "eval": {"reference_samples": 128, "grid_size": 4},
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_points_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real ring8 checkpoint (`tiny-ring8.safetensors`) with a complete critic_reference."""
+    from training import TrainConfig, train
+
+    config = TrainConfig.model_validate(tiny_points_config_dict())
+    return train(config, tmp_path_factory.mktemp("tiny_points_run"), device="cpu", progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_image_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 1x16x16 image checkpoint (`tiny-digits.safetensors`, z_dim 16) with a complete critic_reference."""
+    from training import TrainConfig, train
+
+    config = TrainConfig.model_validate(tiny_image_config_dict())
+    return train(config, tmp_path_factory.mktemp("tiny_image_run"), device="cpu", progress=False)

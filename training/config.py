@@ -1,0 +1,300 @@
+"""The training config: one pydantic model, read from YAML, overridable with `--set a.b=value`.
+
+Every field has a documented default, so a run's YAML is a short diff. Unknown keys are refused everywhere
+(`extra="forbid"`), and so is a critic with batch norm when the loss uses a per-sample gradient penalty.
+
+Example (configs/ring8.yaml)::
+
+    name: ring8
+    data: {dataset: ring8}
+    model:
+      generator: {hidden: 256, depth: 3}
+      critic: {hidden: 256, depth: 3}
+    train: {iterations: 3000, batch_size: 256}
+
+The `model.generator` / `model.critic` sections are the `models` package's architecture configs
+(`PointGeneratorConfig`, `ImageCriticConfig`, ...). Their `kind` follows from the dataset, and for images
+their `channels` and `resolution` follow from `data.channels` / `data.resolution`, so they need not be repeated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models import (
+    ImageCriticConfig,
+    ImageGeneratorConfig,
+    PointCriticConfig,
+    PointGeneratorConfig,
+)
+
+POINT_DATASETS = ("ring8", "grid25", "swissroll")
+IMAGE_DATASETS = ("mnist5k", "digits")
+PATH_PREFIXES = ("folder:", "npz:")
+
+
+class ConfigError(ValueError):
+    """A training config is invalid; the message says which key and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Where the training data comes from."""
+
+    dataset: str = Field(
+        "ring8",
+        description="ring8 | grid25 | swissroll | mnist5k | digits | folder:PATH | npz:PATH",
+    )
+    resolution: int = Field(32, description="images only: square side in pixels (8, 16, 32, 64 or 128)")
+    channels: Literal[1, 3] = Field(1, description="images only: 1 = grayscale, 3 = RGB")
+    heldout: int | None = Field(
+        None,
+        ge=1,
+        description="held-out size; none = the dataset's default: mnist5k 500 (50 per class, fixed), digits 180 "
+        "(stratified), folder/npz 10 %, points 2,500 fresh samples from heldout_seed",
+    )
+    heldout_seed: int = Field(1234, description="seed of the held-out split (images) or held-out samples (points)")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        if value in POINT_DATASETS or value in IMAGE_DATASETS:
+            return value
+        for prefix in PATH_PREFIXES:
+            if value.startswith(prefix):
+                if not value[len(prefix) :].strip():
+                    raise ValueError(f"{prefix!r} needs a path, e.g. '{prefix}data/my_images'")
+                return value
+        known = ", ".join(POINT_DATASETS + IMAGE_DATASETS)
+        raise ValueError(f"unknown dataset {value!r}; use one of {known}, 'folder:PATH' or 'npz:PATH'")
+
+    @property
+    def kind(self) -> Literal["points", "image", "unknown"]:
+        """Points or images; `npz:` files decide at load time (2-D arrays are points)."""
+        if self.dataset in POINT_DATASETS:
+            return "points"
+        if self.dataset.startswith("npz:"):
+            return "unknown"
+        return "image"
+
+
+class ModelConfig(_Strict):
+    """Architectures; see the `models` package configs for every field and its default."""
+
+    generator: ImageGeneratorConfig | PointGeneratorConfig = Field(default_factory=PointGeneratorConfig)
+    critic: ImageCriticConfig | PointCriticConfig = Field(default_factory=PointCriticConfig)
+
+    @property
+    def kind(self) -> str:
+        return self.generator.kind
+
+
+class LossConfig(_Strict):
+    """The WGAN objective. `gp` is WGAN-GP (Gulrajani et al. 2017); the variant field leaves room for others."""
+
+    variant: Literal["gp"] = Field("gp", description="gp = gradient penalty (weight clipping / spectral norm later)")
+    gp_weight: float = Field(10.0, ge=0, description="lambda, the penalty's weight (paper: 10)")
+    gp_target: float = Field(1.0, gt=0, description="the gradient norm the penalty pulls towards (paper: 1)")
+
+    @property
+    def uses_gradient_penalty(self) -> bool:
+        return self.variant == "gp"
+
+
+class OptimConfig(_Strict):
+    """Adam for both networks, the paper's defaults."""
+
+    n_critic: int = Field(5, ge=1, description="critic steps per generator step (paper: 5)")
+    lr_generator: float = Field(1e-4, gt=0, description="Adam learning rate of the generator (paper: 1e-4)")
+    lr_critic: float = Field(1e-4, gt=0, description="Adam learning rate of the critic (paper: 1e-4)")
+    betas: tuple[float, float] = Field((0.0, 0.9), description="Adam betas (paper: 0, 0.9)")
+    lr_decay: bool = Field(False, description="decay both learning rates linearly to 0 over the iteration budget")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in value):
+            raise ValueError(f"Adam betas must lie in [0, 1), got {value}")
+        return value
+
+
+class TrainLoopConfig(_Strict):
+    """Budget, batch size and what the loop writes along the way."""
+
+    iterations: int = Field(10_000, ge=1, description="generator iterations (the budget; --iterations overrides)")
+    max_seconds: float | None = Field(
+        None, gt=0, description="wall-time budget in seconds; the run stops early (and still finishes) when spent"
+    )
+    batch_size: int = Field(64, ge=2, description="batch size of real and generated samples")
+    ema_decay: float | None = Field(
+        None, ge=0, lt=1, description="keep an EMA of the generator with this decay (stored as generator.*); none: off"
+    )
+    sample_every: int = Field(1000, ge=0, description="write a sample PNG every N generator iterations (0: only at the end)")
+    checkpoint_every: int = Field(0, ge=0, description="write a checkpoint every N generator iterations (0: only the final)")
+    log_every: int = Field(10, ge=1, description="refresh the progress bar's figures every N generator iterations")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (none: torch's default)")
+
+
+class EvalConfig(_Strict):
+    """The figures computed at the end and written into the checkpoint."""
+
+    reference_samples: int = Field(2000, ge=2, description="generated samples for the critic reference quantiles")
+    point_samples: int = Field(2500, ge=1, description="points: samples for mode coverage and high-quality share")
+    grid_size: int = Field(8, ge=1, le=32, description="images: the sample grid is grid_size x grid_size")
+
+
+class TrainConfig(_Strict):
+    """A whole training run."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="checkpoint file stem")
+    seed: int = Field(0, ge=0, description="seeds torch and the data sampling: same config + seed, same run on CPU")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainLoopConfig = Field(default_factory=TrainLoopConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_model_kind(cls, raw: Any) -> Any:
+        """Give `model.generator` / `model.critic` their kind (and image geometry) from the data section."""
+        if not isinstance(raw, dict):
+            return raw
+        data = raw.get("data") or {}
+        model = raw.get("model")
+        if model is None:
+            model = {}
+        if not isinstance(data, dict) or not isinstance(model, dict):
+            return raw
+        dataset = str(data.get("dataset", DataConfig.model_fields["dataset"].default))
+        kind = "points" if dataset in POINT_DATASETS else "image"
+        if dataset.startswith("npz:") and isinstance(model.get("generator"), dict):
+            # npz arrays can be points or images: `model.generator.kind: points` says which (default image).
+            kind = model["generator"].get("kind", kind)
+        model = dict(model)
+        for part in ("generator", "critic"):
+            section = model.get(part)
+            section = {} if section is None else section
+            if not isinstance(section, dict):
+                continue
+            section = dict(section)
+            section.setdefault("kind", kind)
+            if section["kind"] == "image":
+                section.setdefault("channels", data.get("channels", DataConfig.model_fields["channels"].default))
+                section.setdefault("resolution", data.get("resolution", DataConfig.model_fields["resolution"].default))
+            model[part] = section
+        return {**raw, "model": model}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        g, c = self.model.generator, self.model.critic
+        if g.kind != c.kind:
+            raise ValueError(f"model.generator is {g.kind!r} but model.critic is {c.kind!r}")
+        if self.data.kind not in ("unknown", g.kind):
+            raise ValueError(f"dataset {self.data.dataset!r} is {self.data.kind} data but the model is {g.kind!r}")
+        if isinstance(g, ImageGeneratorConfig) and isinstance(c, ImageCriticConfig):
+            if (g.channels, g.resolution) != (self.data.channels, self.data.resolution):
+                raise ValueError("model.generator channels/resolution must match data.channels/data.resolution")
+            if (c.channels, c.resolution) != (self.data.channels, self.data.resolution):
+                raise ValueError("model.critic channels/resolution must match data.channels/data.resolution")
+        if isinstance(g, PointGeneratorConfig) and isinstance(c, PointCriticConfig) and g.out_dim != c.in_dim:
+            raise ValueError(f"model.generator.out_dim ({g.out_dim}) must equal model.critic.in_dim ({c.in_dim})")
+        if self.loss.uses_gradient_penalty and c.norm == "batch":
+            raise ValueError(
+                "model.critic.norm 'batch' cannot be used with a gradient penalty (loss.variant 'gp'): batch norm "
+                "mixes samples, and the penalty is per sample. Use 'layer', 'instance', 'spectral' or 'none'."
+            )
+        return self
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+        # Union members add their class name to the location; drop those for readability.
+        loc = ".".join(p for p in loc.split(".") if not p[:1].isupper() or p in ("",))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see training/config.py for the allowed keys)"
+        lines.append(f"  {loc or '(top level)'}: {msg}")
+    unique = list(dict.fromkeys(lines))
+    return "invalid training config:\n" + "\n".join(unique)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """`a.b=value` -> (["a", "b"], value parsed as a YAML scalar)."""
+    key, sep, raw = item.partition("=")
+    path = [p.strip() for p in key.strip().split(".")]
+    if not sep or not all(path):
+        raise ConfigError(f"--set expects KEY.PATH=VALUE (e.g. train.batch_size=128), got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: cannot parse {raw!r} as a YAML value ({exc.__class__.__name__})") from exc
+    return path, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of `raw` with each `a.b=value` applied; validation later rejects unknown keys."""
+    result: dict[str, Any] = _deep_copy(raw)
+    for item in overrides:
+        path, value = parse_override(item)
+        node = result
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                where = ".".join(path[: i + 1])
+                raise ConfigError(f"--set {'.'.join(path)}: {where} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return result
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def config_from_dict(raw: dict[str, Any], overrides: list[str] | None = None) -> TrainConfig:
+    """Validate a raw mapping (plus overrides) into a TrainConfig; ConfigError with readable lines otherwise."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a training config must be a mapping at the top level, got {type(raw).__name__}")
+    merged = apply_overrides(raw, overrides or [])
+    try:
+        return TrainConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from exc
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (yaml.safe_load) and apply `a.b=value` overrides."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return config_from_dict(raw, overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -1,0 +1,99 @@
+"""What every dataset gives the loop: a way to draw training batches and a fixed held-out split."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+
+class DataError(ValueError):
+    """A dataset cannot be loaded; the message says which and why."""
+
+
+@dataclass
+class Dataset:
+    """Training data plus a held-out split, already in the model's value range.
+
+    Images are float32 [N, C, H, W] in [-1, 1]; points are float32 [N, D].
+    """
+
+    name: str
+    kind: Literal["points", "image"]
+    heldout: torch.Tensor
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.heldout.shape[1:])
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "shape": list(self.sample_shape),
+                "heldout": int(self.heldout.shape[0]), **self.info}
+
+
+@dataclass
+class TensorDataset(Dataset):
+    """A finite training set held in memory; batches are drawn uniformly with replacement."""
+
+    train: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+
+    def __post_init__(self) -> None:
+        if self.train.shape[0] == 0:
+            raise DataError(f"dataset {self.name!r} has no training samples")
+        if self.train.shape[1:] != self.heldout.shape[1:]:
+            raise DataError(f"dataset {self.name!r}: training and held-out shapes differ")
+        self.info.setdefault("train", int(self.train.shape[0]))
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(self.train.shape[0], (n,), generator=generator)
+        return self.train[idx]
+
+
+@dataclass
+class MixtureDataset(Dataset):
+    """An infinite 2-D distribution: every batch is fresh samples. `centres`/`std` are set for Gaussian mixtures."""
+
+    sampler: Callable[[int, torch.Generator], torch.Tensor] = field(default=lambda n, g: torch.empty(0))
+    centres: torch.Tensor | None = None
+    std: float | None = None
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.sampler(n, generator)
+
+
+def stratified_split(labels: np.ndarray, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, heldout): `heldout // n_classes` per class (the remainder from the first classes), fixed by seed."""
+    classes = np.unique(labels)
+    per_class = np.full(len(classes), heldout // len(classes))
+    per_class[: heldout % len(classes)] += 1
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for cls, k in zip(classes, per_class):
+        members = np.flatnonzero(labels == cls)
+        if k > len(members) - 1:
+            raise DataError(f"cannot hold out {k} samples of class {cls}: it has only {len(members)}")
+        held.append(rng.choice(members, size=int(k), replace=False))
+    held_idx = np.sort(np.concatenate(held))
+    train_idx = np.setdiff1d(np.arange(len(labels)), held_idx)
+    return train_idx, held_idx
+
+
+def random_split(n: int, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, heldout) for unlabelled data, fixed by seed; at least one sample stays in training."""
+    if n < 2:
+        raise DataError(f"need at least 2 samples to hold some out, got {n}")
+    heldout = min(heldout, n - 1)
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[heldout:]), np.sort(perm[:heldout])
+
+
+def default_heldout(n: int) -> int:
+    """10 % of the data, at least 1."""
+    return max(1, round(0.1 * n))

@@ -1,0 +1,55 @@
+"""folder:PATH: a user's own images (PNG/JPEG/WebP), centre-cropped and resized; unreadable files are skipped."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+from PIL import Image
+
+from training.data.base import DataError, TensorDataset, default_heldout, random_split
+from training.data.images import as_mode, centre_crop_resize, pil_to_uint8, uint8_to_tensor
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
+
+
+def _read_image(path: Path, resolution: int, channels: int) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            image.load()
+            return as_mode(centre_crop_resize(image, resolution), channels)
+
+
+def load_folder(
+    root: str | Path, resolution: int, channels: int, heldout: int | None, heldout_seed: int
+) -> TensorDataset:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"folder dataset: {root} is not a directory")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"folder dataset: no PNG/JPEG/WebP files under {root}")
+    images: list[Image.Image] = []
+    skipped: list[str] = []
+    for path in files:
+        try:
+            images.append(_read_image(path, resolution, channels))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            # PIL raises UnidentifiedImageError (an OSError) for non-images, OSError for truncated data,
+            # SyntaxError/ValueError for some malformed headers.
+            log.warning("skipping unreadable image %s: %s", path, exc)
+            skipped.append(str(path.relative_to(root)))
+    if len(images) < 2:
+        raise DataError(f"folder dataset: {root} has {len(images)} readable image(s); need at least 2")
+    pixels = uint8_to_tensor(pil_to_uint8(images))
+    train_idx, held_idx = random_split(len(images), heldout or default_heldout(len(images)), heldout_seed)
+    if skipped:
+        log.warning("folder dataset %s: skipped %d unreadable file(s) of %d", root, len(skipped), len(files))
+    return TensorDataset(
+        name=f"folder:{root}", kind="image", heldout=pixels[held_idx], train=pixels[train_idx],
+        info={"source": str(root), "files": len(files), "skipped": skipped},
+    )

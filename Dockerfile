@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1
+#
+# Serving image, CPU by default:
+#   docker build -t wgan-serve .
+# CUDA (torch's CUDA wheels carry the CUDA runtime; the host needs the NVIDIA driver and container toolkit):
+#   docker build -t wgan-serve:cuda --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 .
+#
+# Run: docker run -p 8000:8000 wgan-serve   (serves the bundled model; mount your own at /models)
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# ---- build: a virtual environment with the serving dependencies only --------------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+WORKDIR /src
+RUN python -m venv /opt/venv
+COPY pyproject.toml README.md ./
+COPY models ./models
+COPY service ./service
+COPY deploy/install.sh ./deploy/install.sh
+# The same install script the Makefile and CI use; only the `serve` extra (no training or test packages).
+RUN TORCH_INDEX_URL="${TORCH_INDEX_URL}" sh deploy/install.sh /opt/venv/bin/python serve
+
+# ---- runtime: the environment, the bundled model, a non-root user ------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wgan
+COPY --from=build /opt/venv /opt/venv
+COPY bundled_models/ /models/
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    WGAN_MODELS_DIR=/models \
+    WGAN_HOST=0.0.0.0 \
+    WGAN_PORT=8000
+USER wgan
+EXPOSE 8000
+VOLUME ["/models"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('WGAN_PORT', '8000') + '/readyz', timeout=2)"]
+# Exec form: wgan-serve is PID 1 and receives SIGTERM itself, so `docker stop` drains in-flight requests.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["wgan-serve"]

@@ -6,7 +6,21 @@ MODELS_DIR ?= bundled_models
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 
-.PHONY: venv test serve clean
+.PHONY: venv sysdeps test serve clean
+
+# System tools the deployment tests drive for real: docker-compose (validates the compose files),
+# nginx (the load balancer) and prometheus (scrapes a live server). Installed from Debian's packages when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sysdeps:
+	@missing=""; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +33,7 @@ $(VENV)/.installed: pyproject.toml deploy/install.sh | $(BIN)/python
 
 venv: $(VENV)/.installed
 
-test: venv
+test: sysdeps venv
 	$(BIN)/python -m pytest -q
 
 serve: venv

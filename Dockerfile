@@ -23,7 +23,8 @@ RUN TORCH_INDEX_URL="${TORCH_INDEX_URL}" sh deploy/install.sh /opt/venv/bin/pyth
 
 # ---- runtime: the environment, the bundled model, a non-root user ------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wgan
+RUN groupadd --system --gid 10001 wgan \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin wgan
 COPY --from=build /opt/venv /opt/venv
 COPY bundled_models/ /models/
 ENV PATH=/opt/venv/bin:$PATH \
@@ -31,7 +32,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     WGAN_MODELS_DIR=/models \
     WGAN_HOST=0.0.0.0 \
     WGAN_PORT=8000
-USER wgan
+USER 10001:10001
 EXPOSE 8000
 VOLUME ["/models"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \

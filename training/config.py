@@ -26,6 +26,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models import (
+    CriticConfig,
+    GeneratorConfig,
     ImageCriticConfig,
     ImageGeneratorConfig,
     PointCriticConfig,
@@ -88,8 +90,8 @@ class DataConfig(_Strict):
 class ModelConfig(_Strict):
     """Architectures; see the `models` package configs for every field and its default."""
 
-    generator: ImageGeneratorConfig | PointGeneratorConfig = Field(default_factory=PointGeneratorConfig)
-    critic: ImageCriticConfig | PointCriticConfig = Field(default_factory=PointCriticConfig)
+    generator: GeneratorConfig = Field(default_factory=PointGeneratorConfig)
+    critic: CriticConfig = Field(default_factory=PointCriticConfig)
 
     @property
     def kind(self) -> str:
@@ -218,15 +220,17 @@ class TrainConfig(_Strict):
 def _format_errors(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
-        # Union members add their class name to the location; drop those for readability.
-        loc = ".".join(p for p in loc.split(".") if not p[:1].isupper() or p in ("",))
-        msg = err["msg"]
+        loc = [str(p) for p in err["loc"]]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see training/config.py for the allowed keys)"
-        lines.append(f"  {loc or '(top level)'}: {msg}")
-    unique = list(dict.fromkeys(lines))
-    return "invalid training config:\n" + "\n".join(unique)
+            msg = "unknown key (check the spelling; training/config.py lists the allowed keys)"
+        if len(loc) >= 3 and loc[0] == "model" and loc[1] in ("generator", "critic") and loc[2] in ("image", "points"):
+            kind = loc.pop(2)  # the discriminated union's tag
+            if err["type"] == "extra_forbidden":
+                article = "an" if kind == "image" else "a"
+                msg = f"unknown key for {article} {kind} {loc[1]} (its kind follows data.dataset; see models/configs.py)"
+        lines.append(f"  {'.'.join(loc) or '(top level)'}: {msg}")
+    return "invalid training config:\n" + "\n".join(dict.fromkeys(lines))
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

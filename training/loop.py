@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from models import build_critic, build_generator, build_reference, has_batch_norm, make_metadata, save_checkpoint
-from training.config import TrainConfig
+from training.config import ConfigError, TrainConfig
 from training.data import DataError, Dataset, MixtureDataset, load_dataset
 from training.evaluation import critic_figures, critic_scores, generate, mixture_for, mode_coverage
 from training.losses import critic_loss, generator_loss, gradient_penalty, wasserstein_estimate
@@ -34,11 +34,11 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but no CUDA device is available; use --device cpu or auto")
+        raise ConfigError(f"device {device!r} requested but no CUDA device is available; use --device cpu or auto")
     try:
         return torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
 
 
 @dataclass
@@ -185,15 +185,20 @@ class Trainer:
 
     # -- outputs along the way ----------------------------------------------------------------------------------
 
-    def write_samples(self, tag: str) -> Path:
+    def write_samples(self, tag: str, progress: Progress) -> Path:
+        """A sample PNG from fixed latents; for mixtures also log the mode coverage of those samples."""
         gen = self.nets.served
         with _eval_mode(gen), torch.no_grad():
             fake = torch.cat([gen(z.to(self.device)).float().cpu() for z in self.fixed_z.split(500)])
+        path = self.out_dir / "samples" / f"{tag}.png"
         if self.kind == "image":
-            return save_image_grid(fake, self.out_dir / "samples" / f"{tag}.png", nrow=self.config.eval.grid_size)
+            return save_image_grid(fake, path, nrow=self.config.eval.grid_size)
         centres = self.mixture[0] if self.mixture else None
-        real = self.dataset.heldout[: len(fake)]
-        return save_scatter(fake, self.out_dir / "samples" / f"{tag}.png", real=real, centres=centres)
+        if self.mixture is not None:
+            cov = mode_coverage(fake, *self.mixture)
+            self._log({"iteration": progress.iteration, "time_s": round(progress.elapsed, 3),
+                       "modes_covered": cov["modes_covered"], "high_quality_share": cov["high_quality_share"]})
+        return save_scatter(fake, path, real=self.dataset.heldout[: len(fake)], centres=centres)
 
     def evaluate(self, n_fake: int, n_real: int | None = None) -> tuple[Any, dict[str, Any]]:
         """(critic reference, final metrics) with the served generator and the critic in eval mode."""
@@ -287,7 +292,7 @@ class Trainer:
                     self._log({"iteration": it, "time_s": round(progress.elapsed, 3), **stats})
                 bar.update(1)
                 if t.sample_every and it % t.sample_every == 0:
-                    self.write_samples(f"iter_{it:06d}")
+                    self.write_samples(f"iter_{it:06d}", progress)
                 if t.checkpoint_every and it % t.checkpoint_every == 0:
                     path = self.out_dir / "checkpoints" / f"{cfg.name}-{it:06d}.safetensors"
                     self.write_checkpoint(path, progress, "in progress", final=False)
@@ -296,7 +301,7 @@ class Trainer:
         if stopped_by == "time budget":
             log.warning("%s: time budget of %.0f s spent after %d generator iterations", cfg.name, t.max_seconds,
                         progress.iteration)
-        self.write_samples("final")
+        self.write_samples("final", progress)
         final = self.write_checkpoint(self.out_dir / f"{cfg.name}.safetensors", progress, stopped_by, final=True)
         return final
 

@@ -1,0 +1,73 @@
+"""`wgan-train --config CONFIG.yaml --out RUN_DIR [--iterations N] [--device auto|cpu|cuda] [--set a.b=value ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from models import read_metadata
+from training.config import ConfigError, load_config
+from training.data import DataError
+from training.loop import train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wgan-train",
+        description="Train a WGAN-GP and write RUN_DIR/<name>.safetensors (plus sample PNGs and metrics).",
+    )
+    parser.add_argument("--config", required=True, type=Path, help="YAML training config (see configs/)")
+    parser.add_argument("--out", required=True, type=Path, help="run directory for samples and checkpoints")
+    parser.add_argument("--iterations", type=int, help="generator iterations (overrides train.iterations)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.batch_size=128 (value parsed as YAML); repeatable",
+    )
+    parser.add_argument("--threads", type=int, help="torch CPU threads (overrides train.threads)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    overrides = list(args.overrides)
+    if args.iterations is not None:
+        if args.iterations < 1:
+            parser.error("--iterations must be a positive number of generator iterations")
+        overrides.append(f"train.iterations={args.iterations}")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        overrides.append(f"train.threads={args.threads}")
+    if args.device != "auto" and not (args.device == "cpu" or args.device.startswith("cuda")):
+        parser.error(f"--device must be auto, cpu, cuda or cuda:N, got {args.device!r}")
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        parser.error(str(exc))
+
+    try:
+        checkpoint = train(config, args.out, device=args.device, progress=not args.no_progress)
+    except (ConfigError, DataError) as exc:
+        parser.error(str(exc))
+    except FloatingPointError as exc:
+        print(f"wgan-train: {exc}; try a lower learning rate or a different seed", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("wgan-train: interrupted", file=sys.stderr)
+        return 130
+    metrics = read_metadata(checkpoint).training.get("final_metrics", {})
+    shown = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+    print(f"checkpoint: {checkpoint}")
+    print(f"final metrics: {json.dumps(shown)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The error envelope `{"error": {"code", "message", "details"?}}` for every failure, and the handlers that make it.
+
+Errors are raised where they are detected (as `ServiceError` subclasses, FastAPI validation errors or
+Starlette HTTP errors) and turned into responses only here. Unexpected exceptions become a 500 envelope with
+no stack trace; the trace goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from service.api.responses import dumps
+from service.api.schemas import ErrorResponse
+from service.errors import OverloadedError, ServiceError, UnauthorizedError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "malformed_body",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    503: "unavailable",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> bytes:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return dumps({"error": error})
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(error_body(code, message, details), status_code=status, headers=headers, media_type="application/json")
+
+
+def _location(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+def _validation_details(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Field, message and type of each problem; the offending input is left out (it may be megabytes of base64)."""
+    return [{"field": _location(e.get("loc", ())), "message": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors]
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _handle_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            loc = e.get("loc", ())
+            position = loc[1] if len(loc) > 1 else None
+            reason = str((e.get("ctx") or {}).get("error", "JSON decode error"))
+            return error_response(
+                400, "malformed_json", f"the request body is not valid JSON: {reason}", {"position": position}
+            )
+        if e.get("type") == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",):
+            content_type = request.headers.get("content-type")
+            if not _is_json(content_type):
+                return error_response(
+                    415, "unsupported_media_type",
+                    f"send the body as JSON with 'Content-Type: application/json' (got {content_type!r})",
+                )
+    details = _validation_details(errors)
+    first = details[0] if details else {"field": "body", "message": "invalid"}
+    message = f"invalid request: {first['field']}: {first['message']}"
+    if len(details) > 1:
+        message += f" (and {len(details) - 1} more)"
+    return error_response(422, "validation_error", message, details)
+
+
+def _handle_service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    headers: dict[str, str] = {}
+    if exc.status == 503 or isinstance(exc, OverloadedError):
+        runtime = getattr(request.state, "runtime", None)
+        headers["Retry-After"] = str(runtime.settings.retry_after_s if runtime is not None else 1)
+    if isinstance(exc, UnauthorizedError):
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.status >= 500 and exc.status != 503:
+        log.warning("%s %s -> %d %s: %s", request.method, request.url.path, exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers or None)
+
+
+def _handle_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    if exc.status_code == 404:
+        message = f"no route {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}) or None)
+
+
+def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "the server failed to handle this request; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(ServiceError, _handle_service_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(Exception, _handle_unexpected)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the given error statuses, all with the envelope schema."""
+    descriptions = {
+        400: "malformed body",
+        401: "missing or wrong API key",
+        404: "unknown model",
+        406: "the Accept header asks for something this request cannot return",
+        413: "payload too large",
+        415: "unsupported image",
+        422: "validation error",
+        499: "client closed the request",
+        503: "loading, draining or overloaded (see Retry-After)",
+        504: "timed out in the queue",
+    }
+    return {s: {"model": ErrorResponse, "description": descriptions.get(s, "error")} for s in statuses}

@@ -1,0 +1,50 @@
+"""Liveness, readiness and the Prometheus exposition: open even when API keys are configured."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from service.api.dependencies import get_runtime
+from service.api.errors import error_responses
+from service.api.responses import json_response
+from service.api.schemas import HealthResponse, ReadyResponse
+from service.metrics import CONTENT_TYPE
+from service.registry import Readiness
+from service.runtime import ServiceRuntime
+
+router = APIRouter(tags=["operations"])
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+@router.get("/healthz", response_model=HealthResponse, summary="Liveness: 200 while the process runs")
+async def healthz() -> Response:
+    return json_response(HealthResponse().model_dump())
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyResponse,
+    responses=error_responses(503),
+    summary="Readiness: 200 once every model is loaded and warmed up",
+)
+async def readyz(runtime: Runtime) -> Response:
+    registry = runtime.registry
+    state = registry.state
+    body = ReadyResponse(status=state.value, models=[m.name for m in registry.all()]).model_dump()
+    if state is Readiness.READY:
+        return json_response(body)
+    return json_response(body, status_code=503, headers={"Retry-After": str(runtime.settings.retry_after_s)})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
+    summary="Prometheus metrics",
+)
+async def metrics(runtime: Runtime) -> Response:
+    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,119 @@
+"""POST /v1/interpolate: key points -> a slerp/lerp path of latents -> frames (batched) -> PNGs or one animation."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from typing import Annotated
+
+import numpy as np
+import torch
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from service.api.dependencies import get_runtime
+from service.api.disconnect import until_disconnected
+from service.api.errors import error_responses
+from service.api.responses import dumps, raw_json_response
+from service.api.schemas import InterpolateRequest, InterpolateResponse
+from service.codecs.animation import animate
+from service.codecs.images import MEDIA_TYPES
+from service.codecs.png import encode_png_batch
+from service.engine.worker import Op
+from service.errors import InvalidRequestError, LimitExceededError
+from service.interpolation import Path, frame_count, walk
+from service.registry import ServedModel
+from service.runtime import ServiceRuntime
+from service.sampling import cheap_enough_inline, latents
+
+router = APIRouter(tags=["generate"])
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+_RAW_CONTENT = {"schema": {"type": "string", "format": "binary"}}
+
+
+def key_latents(body: InterpolateRequest, z_dim: int) -> torch.Tensor:
+    """[K, z_dim]: seeded points drawn like /v1/sample draws them, given latents taken as they are."""
+    seeded = [p.seed for p in body.points if p.seed is not None]
+    drawn = iter(latents(seeded, z_dim, body.truncation)) if seeded else iter(())
+    keys = torch.empty(len(body.points), z_dim)  # [K, z_dim]
+    for i, point in enumerate(body.points):
+        if point.latent is not None:
+            if len(point.latent) != z_dim:
+                raise InvalidRequestError(
+                    f"points[{i}].latent has {len(point.latent)} numbers; this model's z_dim is {z_dim}",
+                    {"field": f"points.{i}.latent", "z_dim": z_dim},
+                )
+            keys[i] = torch.tensor(point.latent, dtype=torch.float32)
+        else:
+            keys[i] = next(drawn)
+    return keys
+
+
+def _path(body: InterpolateRequest, z_dim: int) -> Path:
+    return walk(key_latents(body, z_dim), body.steps, body.method)
+
+
+def _check(body: InterpolateRequest, model: ServedModel, max_frames: int) -> str:
+    frames = frame_count(len(body.points), body.steps)
+    if frames > max_frames:
+        raise LimitExceededError(
+            f"{len(body.points)} points with {body.steps} steps make {frames} frames; the limit is {max_frames}",
+            {"frames": frames, "max": max_frames},
+        )
+    if model.kind == "points":
+        fmt = body.format or "json"
+        if fmt != "json":
+            raise InvalidRequestError(f"model {model.name!r} generates points: format must be json, not {fmt}")
+        return fmt
+    fmt = body.format or "png"
+    if fmt == "json":
+        raise InvalidRequestError("format json is for point models; image frames are png, gif or webp")
+    return fmt
+
+
+def _renderer(fmt: str, model: ServedModel, path: Path, frame_ms: int) -> Callable[[np.ndarray], bytes]:
+    head = {"model": model.name, "version": model.version}
+    segments = path.segments.tolist()
+    ts = path.ts.tolist()
+    if fmt in ("gif", "webp"):
+        return lambda pixels: animate(pixels, fmt, frame_ms)  # type: ignore[arg-type]
+    if model.kind == "points":
+        return lambda points: dumps(
+            {**head, "frames": [{"segment": s, "t": t, "point": p} for s, t, p in zip(segments, ts, points)]}
+        )
+
+    def render_frames(pixels: np.ndarray) -> bytes:  # [F, H, W, C] uint8
+        files = encode_png_batch(pixels)
+        frames = [{"segment": s, "t": t, "data": base64.b64encode(f).decode("ascii")} for s, t, f in zip(segments, ts, files)]
+        return dumps({**head, "frames": frames})
+
+    return render_frames
+
+
+@router.post(
+    "/v1/interpolate",
+    response_model=InterpolateResponse,
+    responses={
+        200: {
+            "description": "JSON frames by default; one animation (raw bytes) for format gif or webp",
+            "content": {"image/gif": _RAW_CONTENT, "image/webp": _RAW_CONTENT},
+        },
+        **error_responses(400, 401, 404, 413, 422, 503, 504),
+    },
+    summary="Walk the latent space through two or more points",
+)
+async def interpolate(body: InterpolateRequest, request: Request, runtime: Runtime) -> Response:
+    model = runtime.registry.get(body.model)
+    fmt = _check(body, model, runtime.settings.max_frames)
+    if cheap_enough_inline(len(body.points), body.truncation):
+        path = _path(body, model.z_dim)
+    else:
+        path = await asyncio.get_running_loop().run_in_executor(runtime.codec_pool, _path, body, model.z_dim)
+    render = _renderer(fmt, model, path, body.frame_ms)
+    payload = await model.engine.submit(Op.GENERATE, path.latents, render, until_disconnected(request))
+    if fmt in ("gif", "webp"):
+        return Response(payload, media_type=MEDIA_TYPES[fmt], headers={"X-Model-Version": model.version})
+    return raw_json_response(payload)

@@ -1,0 +1,143 @@
+"""POST /v1/sample: decode the request -> seeds and latents -> generate (batched) -> encode off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from service.api.dependencies import get_runtime
+from service.api.disconnect import until_disconnected
+from service.api.errors import error_responses
+from service.api.negotiation import wants_raw
+from service.api.responses import dumps, raw_json_response
+from service.api.schemas import SampleRequest, SampleResponse
+from service.codecs.images import MEDIA_TYPES, encode_images, grid
+from service.codecs.npy import encode_npy_batch
+from service.codecs.png import encode_png
+from service.engine.worker import Op
+from service.errors import InvalidRequestError, NotAcceptableError
+from service.registry import ServedModel
+from service.runtime import ServiceRuntime
+from service.sampling import cheap_enough_inline, latents, resolve_seeds
+
+router = APIRouter(tags=["generate"])
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+Delivery = Literal["json", "raw", "grid"]
+
+_RAW_CONTENT = {"schema": {"type": "string", "format": "binary"}}
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    seeds: list[int]
+    format: str
+    delivery: Delivery
+
+
+def plan_sample(body: SampleRequest, model: ServedModel, max_images: int, accept: str | None) -> SamplePlan:
+    """Check the request against the model and the limits, and decide seeds, format and response shape."""
+    seeds = resolve_seeds(body.seed, body.seeds, body.n, max_images)
+    if model.kind == "points":
+        fmt = body.format or "json"
+        if fmt not in ("json", "npy"):
+            raise InvalidRequestError(
+                f"model {model.name!r} generates points: format must be json or npy, not {fmt}", {"field": "format"}
+            )
+        if body.grid:
+            raise InvalidRequestError(f"model {model.name!r} generates points: grid applies to image models only")
+        return SamplePlan(seeds, fmt, "json")
+    fmt = body.format or "png"
+    if fmt == "json":
+        raise InvalidRequestError("format json is for point models; image formats are png, jpeg, webp and npy")
+    if body.grid:
+        if fmt != "png":
+            raise InvalidRequestError("a grid is one PNG: leave format out or set it to png", {"field": "format"})
+        if body.return_latents:
+            raise InvalidRequestError("a grid is raw PNG bytes and cannot carry latents; drop return_latents")
+        return SamplePlan(seeds, fmt, "grid")
+    if wants_raw(accept, MEDIA_TYPES[fmt]):
+        if len(seeds) != 1:
+            raise NotAcceptableError(
+                f"Accept: {MEDIA_TYPES[fmt]} returns exactly one image, but {len(seeds)} were asked for; "
+                "ask for one, send grid: true, or accept application/json"
+            )
+        if body.return_latents:
+            raise InvalidRequestError("raw image bytes cannot carry latents; accept application/json instead")
+        return SamplePlan(seeds, fmt, "raw")
+    return SamplePlan(seeds, fmt, "json")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _renderer(plan: SamplePlan, model: ServedModel, z: np.ndarray | None) -> Callable[[np.ndarray], bytes]:
+    """The function the codec threads apply to the generated batch [n, ...] to make the response body."""
+    seeds, fmt = plan.seeds, plan.format
+    head = {"model": model.name, "version": model.version, "format": fmt}
+
+    def with_latent(item: dict[str, object], i: int) -> dict[str, object]:
+        if z is not None:
+            item["latent"] = z[i]
+        return item
+
+    if plan.delivery == "grid":
+        return lambda pixels: encode_png(grid(pixels))
+    if plan.delivery == "raw":
+        return lambda pixels: encode_images(pixels, fmt)[0]  # type: ignore[arg-type]
+    if model.kind == "points":
+
+        def render_points(points: np.ndarray) -> bytes:  # [n, out_dim] float32
+            if fmt == "npy":
+                items = [with_latent({"seed": s, "data": _b64(b)}, i) for i, (s, b) in enumerate(zip(seeds, encode_npy_batch(points)))]
+            else:
+                items = [with_latent({"seed": s, "point": points[i]}, i) for i, s in enumerate(seeds)]
+            return dumps({**head, "points": items})
+
+        return render_points
+
+    def render_images(pixels: np.ndarray) -> bytes:  # [n, H, W, C] uint8
+        files = encode_images(pixels, fmt)  # type: ignore[arg-type]
+        items = [with_latent({"seed": s, "data": _b64(f)}, i) for i, (s, f) in enumerate(zip(seeds, files))]
+        return dumps({**head, "images": items})
+
+    return render_images
+
+
+@router.post(
+    "/v1/sample",
+    response_model=SampleResponse,
+    responses={
+        200: {
+            "description": "JSON by default; raw image bytes with `Accept: image/png` (one image) or `grid: true`",
+            "content": {"image/png": _RAW_CONTENT, "image/jpeg": _RAW_CONTENT, "image/webp": _RAW_CONTENT},
+            "headers": {"X-Seeds": {"description": "comma-separated seeds (raw responses)", "schema": {"type": "string"}}},
+        },
+        **error_responses(400, 401, 404, 406, 413, 422, 503, 504),
+    },
+    summary="Generate images (or points) from seeds",
+)
+async def sample(body: SampleRequest, request: Request, runtime: Runtime) -> Response:
+    settings = runtime.settings
+    model = runtime.registry.get(body.model)
+    plan = plan_sample(body, model, settings.max_images_per_sample, request.headers.get("accept"))
+    if cheap_enough_inline(len(plan.seeds), body.truncation):
+        z = latents(plan.seeds, model.z_dim, body.truncation)  # [n, z_dim]
+    else:
+        loop = asyncio.get_running_loop()
+        z = await loop.run_in_executor(runtime.codec_pool, latents, plan.seeds, model.z_dim, body.truncation)
+    render = _renderer(plan, model, z.numpy() if body.return_latents else None)
+    payload = await model.engine.submit(Op.GENERATE, z, render, until_disconnected(request))
+    if plan.delivery == "json":
+        return raw_json_response(payload)
+    media_type = MEDIA_TYPES[plan.format]
+    headers = {"X-Seeds": ",".join(map(str, plan.seeds)), "X-Model-Version": model.version}
+    return Response(payload, media_type=media_type, headers=headers)

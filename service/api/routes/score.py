@@ -1,0 +1,171 @@
+"""POST /v1/score: decode uploads (off the event loop) -> critic (batched) -> raw scores and percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import numpy as np
+import torch
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from service.api.dependencies import get_runtime
+from service.api.disconnect import until_disconnected
+from service.api.errors import error_responses
+from service.api.responses import dumps, raw_json_response
+from service.api.schemas import ScoreRequest, ScoreResponse
+from service.codecs.decode import DecodeTarget, decode_base64_images, decode_images
+from service.engine.worker import Op
+from service.errors import InvalidRequestError, LimitExceededError, UnsupportedMediaTypeError
+from service.registry import ServedModel
+from service.runtime import ServiceRuntime
+from service.settings import ServiceSettings
+
+router = APIRouter(tags=["score"])
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+_MULTIPART_SCHEMA = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "description": "PNG, JPEG or WebP"},
+        "model": {"type": "string"},
+        "resize": {"type": "string", "enum": ["error", "fit"], "default": "error"},
+    },
+}
+_REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": ScoreRequest.model_json_schema()},
+        "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
+    },
+}
+
+
+class ScoreFormFields(BaseModel):
+    """The non-file fields of a multipart score request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    resize: Literal["error", "fit"] = "error"
+
+
+@dataclass(frozen=True)
+class _Uploads:
+    """A parsed score request: the JSON body, or multipart form fields plus the raw files."""
+
+    request: ScoreRequest | None = None
+    fields: ScoreFormFields | None = None
+    files: list[bytes] = field(default_factory=list)
+
+
+def _validation_error(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> RequestValidationError:
+    return RequestValidationError([{**e, "loc": prefix + tuple(e["loc"])} for e in exc.errors(include_url=False)])
+
+
+async def _read_multipart(request: Request, settings: ServiceSettings) -> _Uploads:
+    limit = settings.max_images_per_score
+    async with request.form(max_files=limit + 1, max_fields=8, max_part_size=settings.max_body_bytes) as form:
+        others = {k: v for k, v in form.multi_items() if k != "file"}
+        if any(not isinstance(v, str) for v in others.values()):
+            raise InvalidRequestError("only `file` parts may carry files; model and resize are plain fields")
+        try:
+            fields = ScoreFormFields.model_validate(others)
+        except ValidationError as exc:
+            raise _validation_error(exc) from exc
+        parts = form.getlist("file")
+        if not parts:
+            raise InvalidRequestError("send one or more images as multipart `file` parts")
+        if len(parts) > limit:
+            raise LimitExceededError(f"{len(parts)} images sent; at most {limit} per request", {"max": limit})
+        files: list[bytes] = []
+        for part in parts:
+            if not isinstance(part, UploadFile):
+                raise InvalidRequestError("each `file` part must be a file upload, not a text field")
+            files.append(await part.read())
+    return _Uploads(fields=fields, files=files)
+
+
+async def _read(request: Request, settings: ServiceSettings) -> _Uploads:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return await _read_multipart(request, settings)
+    if content_type not in ("", "application/json") and not content_type.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"send application/json or multipart/form-data, not {content_type}", {"content_type": content_type}
+        )
+    try:
+        body = ScoreRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise _validation_error(exc) from exc
+    return _Uploads(request=body)
+
+
+def _render(model: ServedModel) -> Callable[[np.ndarray], bytes]:
+    reference = model.metadata.critic_reference
+    head = {"model": model.name, "version": model.version}
+
+    def render(scores: np.ndarray) -> bytes:  # [n] float32
+        raw = scores.astype(np.float64)
+        percentiles = reference.percentile(raw)
+        return dumps({**head, "scores": [{"critic": c, "percentile": p} for c, p in zip(raw.tolist(), percentiles.tolist())]})
+
+    return render
+
+
+async def _inputs(uploads: _Uploads, model: ServedModel, runtime: ServiceRuntime) -> torch.Tensor:
+    """The critic's batch: [n, H, W, C] uint8 for image models, [n, in_dim] float32 for point models."""
+    settings = runtime.settings
+    limit = settings.max_images_per_score
+    body = uploads.request
+    if model.kind == "points":
+        if body is None or body.points is None:
+            raise InvalidRequestError(f"model {model.name!r} scores points: send JSON with `points`")
+        if len(body.points) > limit:
+            raise LimitExceededError(f"{len(body.points)} points sent; at most {limit} per request", {"max": limit})
+        dim = model.runner.score_item_shape[0]
+        for i, point in enumerate(body.points):
+            if len(point) != dim:
+                raise InvalidRequestError(
+                    f"points[{i}] has {len(point)} coordinates; this model's points have {dim}",
+                    {"field": f"points.{i}", "expected": dim},
+                )
+        return torch.tensor(body.points, dtype=torch.float32)  # [n, in_dim]
+    if body is not None and body.images is None:
+        raise InvalidRequestError(f"model {model.name!r} scores images: send `images` (base64) or `file` uploads")
+    height, width, channels = model.runner.score_item_shape
+    resize = body.resize if body is not None else uploads.fields.resize  # type: ignore[union-attr]
+    target = DecodeTarget(height, width, channels, resize, settings.max_decoded_pixels)
+    loop = asyncio.get_running_loop()
+    if body is not None:
+        assert body.images is not None
+        if len(body.images) > limit:
+            raise LimitExceededError(f"{len(body.images)} images sent; at most {limit} per request", {"max": limit})
+        pixels = await loop.run_in_executor(runtime.codec_pool, decode_base64_images, body.images, target)
+    else:
+        pixels = await loop.run_in_executor(runtime.codec_pool, decode_images, uploads.files, target)
+    return torch.from_numpy(pixels)  # [n, H, W, C]
+
+
+@router.post(
+    "/v1/score",
+    response_model=ScoreResponse,
+    responses=error_responses(400, 401, 404, 413, 415, 422, 503, 504),
+    openapi_extra={"requestBody": _REQUEST_BODY},
+    summary="Score images (or points) with the critic",
+)
+async def score(request: Request, runtime: Runtime) -> Response:
+    uploads = await _read(request, runtime.settings)
+    name = uploads.request.model if uploads.request is not None else uploads.fields.model  # type: ignore[union-attr]
+    model = runtime.registry.get(name)
+    inputs = await _inputs(uploads, model, runtime)
+    payload = await model.engine.submit(Op.SCORE, inputs, _render(model), until_disconnected(request))
+    return raw_json_response(payload)

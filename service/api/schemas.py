@@ -1,0 +1,178 @@
+"""Request and response bodies of HTTP API v1. Requests refuse unknown fields and coerce nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.latents import SEED_MAX, SEED_MIN
+
+Seed = Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Below 0.05 nearly every latent component has to be redrawn many times over: refused as a cost, not a rule.
+Truncation = Annotated[float, Field(ge=0.05, le=100.0, allow_inf_nan=False)]
+
+SampleFormat = Literal["png", "jpeg", "webp", "npy", "json"]
+InterpolateFormat = Literal["png", "gif", "webp", "json"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# ---- errors ---------------------------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable snake_case reason", examples=["model_not_found"])
+    message: str = Field(description="what went wrong and what to do about it")
+    details: Any = Field(None, description="structured context, e.g. the invalid fields")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx/5xx response."""
+
+    error: ErrorDetail
+
+
+# ---- health and models ----------------------------------------------------------------------------------------
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready", "loading", "draining", "no_models"]
+    models: list[str] = Field(default_factory=list)
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str = Field(description="first 12 hex digits of the checkpoint file's sha256")
+    kind: Literal["image", "points"]
+    z_dim: int
+    channels: int | None = Field(None, description="image models only")
+    height: int | None = Field(None, description="image models only")
+    width: int | None = Field(None, description="image models only")
+    data_dim: int | None = Field(None, description="point models only: coordinates per point")
+    device: str
+    dtype: str
+    loaded_at: datetime
+    training: dict[str, Any] = Field(description="the training summary stored in the checkpoint")
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+    default: str | None
+
+
+# ---- sample ---------------------------------------------------------------------------------------------------
+
+
+class SampleRequest(_Request):
+    model: str | None = Field(None, description="model name; absent: the default model")
+    n: int | None = Field(None, ge=1, description="number of images (default 1); not with `seeds`")
+    seed: Seed | None = Field(None, description="image i uses seed + i; absent: the server draws one")
+    seeds: list[Seed] | None = Field(None, min_length=1, description="one seed per image; not with `seed` or `n`")
+    truncation: Truncation | None = Field(None, description="redraw latent components with |z_i| above this")
+    format: SampleFormat | None = Field(
+        None, description="png (default for image models), jpeg, webp, npy; json (default) or npy for point models"
+    )
+    return_latents: bool = False
+    grid: bool = Field(False, description="return one PNG tiling all images instead of JSON")
+
+    @model_validator(mode="after")
+    def _exclusive_seeds(self) -> "SampleRequest":
+        if self.seeds is not None and (self.seed is not None or self.n is not None):
+            raise ValueError("give either `seeds` or `seed`/`n`, not both")
+        return self
+
+
+class SampledImage(BaseModel):
+    seed: int
+    data: str = Field(description="base64 of the encoded image (npy: the uint8 [H, W, C] array)")
+    latent: list[float] | None = None
+
+
+class SampledPoint(BaseModel):
+    seed: int
+    point: list[float] | None = Field(None, description="format json: the coordinates")
+    data: str | None = Field(None, description="format npy: base64 of a float32 [data_dim] array")
+    latent: list[float] | None = None
+
+
+class SampleResponse(BaseModel):
+    model: str
+    version: str
+    format: str
+    images: list[SampledImage] | None = Field(None, description="image models")
+    points: list[SampledPoint] | None = Field(None, description="point models")
+
+
+# ---- interpolate ----------------------------------------------------------------------------------------------
+
+
+class InterpolationPoint(_Request):
+    seed: Seed | None = None
+    latent: list[FiniteFloat] | None = Field(None, min_length=1, description="exactly z_dim finite numbers")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "InterpolationPoint":
+        if (self.seed is None) == (self.latent is None):
+            raise ValueError("each point needs exactly one of `seed` or `latent`")
+        return self
+
+
+class InterpolateRequest(_Request):
+    model: str | None = None
+    points: list[InterpolationPoint] = Field(min_length=2, description="2..K key points, walked in order")
+    steps: int = Field(8, ge=2, description="frames per segment counting both ends")
+    method: Literal["slerp", "lerp"] = "slerp"
+    truncation: Truncation | None = None
+    format: InterpolateFormat | None = Field(
+        None, description="png (default: JSON frames), gif or webp (one animation as raw bytes); json for point models"
+    )
+    frame_ms: int = Field(100, ge=10, le=10_000, description="animation: milliseconds per frame")
+
+
+class Frame(BaseModel):
+    segment: int = Field(description="index of the segment between points[segment] and points[segment + 1]")
+    t: float = Field(description="position within the segment, 0..1")
+    data: str | None = Field(None, description="image models: base64 PNG")
+    point: list[float] | None = Field(None, description="point models: the coordinates")
+
+
+class InterpolateResponse(BaseModel):
+    model: str
+    version: str
+    frames: list[Frame]
+
+
+# ---- score ----------------------------------------------------------------------------------------------------
+
+
+class ScoreRequest(_Request):
+    model: str | None = None
+    images: list[str] | None = Field(None, min_length=1, description="base64 PNG, JPEG or WebP (image models)")
+    points: list[list[FiniteFloat]] | None = Field(None, min_length=1, description="coordinates (point models)")
+    resize: Literal["error", "fit"] = Field("error", description="fit: resize images to the model's size")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "ScoreRequest":
+        if (self.images is None) == (self.points is None):
+            raise ValueError("send exactly one of `images` or `points`")
+        return self
+
+
+class Score(BaseModel):
+    critic: float = Field(description="raw critic score (higher: judged more real)")
+    percentile: float = Field(description="where the score falls among the critic's scores on real data, 0..100")
+
+
+class ScoreResponse(BaseModel):
+    model: str
+    version: str
+    scores: list[Score]

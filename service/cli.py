@@ -1,0 +1,109 @@
+"""`wgan-serve`: build `ServiceSettings` from flags (generated from its fields) over `WGAN_*` variables, run uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import uvicorn
+from pydantic import SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+
+from service.app import create_app
+from service.devices import DeviceError, resolve
+from service.settings import ServiceSettings
+
+
+def _strip_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _add_flag(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> None:
+    flag = "--" + name.replace("_", "-")
+    annotation = _strip_optional(field.annotation)
+    help_text = field.description or ""
+    env = f"WGAN_{name.upper()}"
+    if field.is_required():
+        help_text += f" (required unless {env} is set)"
+    elif name != "api_keys":
+        default = field.get_default(call_default_factory=True)
+        help_text += f" (default: {default}; env {env})"
+    else:
+        help_text += f" (env {env})"
+    kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+    if annotation is bool:
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+    elif typing.get_origin(annotation) is Literal:
+        parser.add_argument(flag, choices=[str(c) for c in typing.get_args(annotation)], **kwargs)
+    elif annotation in (int, float):
+        parser.add_argument(flag, type=annotation, metavar=annotation.__name__.upper(), **kwargs)
+    elif annotation is Path:
+        parser.add_argument(flag, type=Path, metavar="DIR", **kwargs)
+    elif typing.get_origin(annotation) is list and typing.get_args(annotation) == (SecretStr,):
+        parser.add_argument(flag, metavar="KEY[,KEY...]", **kwargs)
+    else:
+        parser.add_argument(flag, metavar="TEXT", **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wgan-serve",
+        description="Serve every WGAN checkpoint (*.safetensors) in a folder over HTTP. "
+        "Each flag can also be set with its WGAN_* environment variable; flags win.",
+    )
+    for name, field in ServiceSettings.model_fields.items():
+        _add_flag(parser, name, field)
+    return parser
+
+
+def _settings_problems(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or "settings"
+        flag = "--" + where.replace("_", "-") if error["loc"] else where
+        lines.append(f"  {flag}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def settings_from_args(argv: Sequence[str] | None = None) -> ServiceSettings:
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    try:
+        return ServiceSettings(**args)
+    except ValidationError as exc:
+        parser.exit(2, f"wgan-serve: invalid settings:\n{_settings_problems(exc)}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = settings_from_args(argv)
+    try:
+        resolve(settings)
+    except DeviceError as exc:
+        print(f"wgan-serve: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Image and array codecs: encoding generator outputs, decoding uploads. Pure functions on numpy arrays."""

@@ -1,0 +1,47 @@
+"""Turn the `device` and `dtype` settings into torch objects, refusing combinations this machine cannot run."""
+
+from __future__ import annotations
+
+import torch
+
+from service.settings import ServiceSettings
+
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+class DeviceError(RuntimeError):
+    """The configured device or dtype is not usable here."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when present, else the CPU; `cuda`/`cuda:N` must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r} was asked for but torch sees no CUDA device; use --device cpu or auto")
+        index = device.index or 0
+        if index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r} does not exist: torch sees {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    dtype = _DTYPES[name]
+    if dtype != torch.float32 and device.type != "cuda":
+        raise DeviceError(f"dtype {name} is only served on CUDA, but the device is {device}; use --dtype float32")
+    return dtype
+
+
+def resolve(settings: ServiceSettings) -> tuple[torch.device, torch.dtype]:
+    device = resolve_device(settings.device)
+    return device, resolve_dtype(settings.dtype, device)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

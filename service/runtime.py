@@ -1,0 +1,26 @@
+"""What the lifespan builds and every request reads: settings, metrics, the model registry, the codec threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypedDict
+
+from service.metrics import ServiceMetrics
+from service.registry import ModelRegistry
+from service.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class ServiceRuntime:
+    settings: ServiceSettings
+    metrics: ServiceMetrics
+    registry: ModelRegistry
+    codec_pool: ThreadPoolExecutor
+    api_keys: list[bytes]  # encoded once; compared in constant time by service.api.auth
+
+
+class LifespanState(TypedDict):
+    """Starlette copies this into every request's `request.state`."""
+
+    runtime: ServiceRuntime

@@ -1,0 +1,89 @@
+"""The service's settings: one pydantic-settings class, read from `WGAN_*` variables or `wgan-serve` flags.
+
+Built once by the CLI (or a test) and passed to `create_app(settings)`; nothing reads the environment at import.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Dtype = Literal["float32", "float16", "bfloat16"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+class ServiceSettings(BaseSettings):
+    """Every knob of `wgan-serve`. Each field is also the flag `--field-name` and the variable `WGAN_FIELD_NAME`."""
+
+    model_config = SettingsConfigDict(env_prefix="WGAN_", extra="forbid", frozen=True)
+
+    models_dir: Path = Field(description="folder whose *.safetensors checkpoints are served, one model per file")
+    default_model: str | None = Field(
+        None, description="model used when a request names none (default: the first name in sorted order)"
+    )
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on")
+    device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
+    dtype: Dtype = Field("float32", description="weights and activations; float16/bfloat16 need a CUDA device")
+    max_batch_size: int = Field(64, gt=0, le=4096, description="most items in one forward pass")
+    max_wait_ms: float = Field(2.0, ge=0, le=10_000, description="longest wait for more items after the first")
+    max_queue_items: int = Field(4096, gt=0, description="items waiting per model; past it requests get 503")
+    max_queue_ms: float = Field(10_000, gt=0, description="longest an item may wait in the queue; then 504")
+    retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with 503 responses")
+    max_images_per_sample: int = Field(64, gt=0, description="most images one /v1/sample request may ask for")
+    max_frames: int = Field(256, ge=2, description="most frames one /v1/interpolate request may produce")
+    max_images_per_score: int = Field(64, gt=0, description="most images (or points) one /v1/score request may send")
+    max_decoded_pixels: int = Field(
+        4096 * 4096, gt=0, description="largest width*height of an uploaded image, checked before decoding"
+    )
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="largest request body accepted")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys; when set, /v1/* needs 'Authorization: Bearer KEY'"
+    )
+    codec_threads: int = Field(2, gt=0, le=64, description="threads that encode and decode images")
+    torch_threads: int | None = Field(None, gt=0, description="torch intra-op threads (default: torch's choice)")
+    warmup: bool = Field(True, description="run each model at its batch sizes before reporting ready")
+    log_level: LogLevel = Field("info", description="logging level")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_not_blank(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            secret = key.get_secret_value()
+            if any(ch.isspace() or ch == "," for ch in secret):
+                raise ValueError("API keys must not contain whitespace or commas")
+        return value
+
+    @field_validator("models_dir")
+    @classmethod
+    def _models_dir_exists(cls, value: Path) -> Path:
+        if not value.is_dir():
+            raise ValueError(f"models_dir {str(value)!r} is not a folder; create it or point --models-dir elsewhere")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _DEVICE_PATTERN.match(value):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _dtype_needs_cuda(self) -> "ServiceSettings":
+        if self.dtype != "float32" and self.device == "cpu":
+            raise ValueError(f"dtype {self.dtype} needs a CUDA device; use dtype float32 with device cpu")
+        return self

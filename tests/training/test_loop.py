@@ -93,3 +93,12 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cuda_run_writes_a_cpu_loadable_checkpoint(tmp_path):
+    ckpt = load_checkpoint(train(_points_config(iterations=5), tmp_path, device="cuda", progress=False))
+    assert ckpt.metadata.training["device"].startswith("cuda")
+    with torch.no_grad():
+        assert torch.isfinite(ckpt.generator(latents_for_seeds([1, 2], ckpt.metadata.z_dim))).all()

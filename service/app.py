@@ -87,7 +87,6 @@ async def _load(runtime: ServiceRuntime, device: torch.device, dtype: torch.dtyp
     except Exception:
         log.exception("loading models failed")
         served = []
-    runtime.metrics.set_models(frozenset(m.name for m in served))
     for m in served:
         runtime.metrics.model_info.labels(m.name, m.version, m.device, m.dtype).set(1)
     warning = runtime.registry.publish(served)

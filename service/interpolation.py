@@ -19,21 +19,26 @@ def frame_count(n_points: int, steps: int) -> int:
 
 
 @dataclass(frozen=True)
-class Path:
+class LatentPath:
     latents: torch.Tensor  # [F, z_dim]
     segments: np.ndarray  # [F] int: the segment each frame belongs to
     ts: np.ndarray  # [F] float: position within that segment, 0..1
 
 
-def walk(keys: torch.Tensor, steps: int, method: Method) -> Path:
-    """keys [K, z_dim] -> the frames' latents. Frame 0 is keys[0] and the last frame is keys[-1], exactly."""
-    k = keys.shape[0]
-    if k < 2 or steps < 2:
-        raise ValueError(f"need at least 2 points and 2 steps, got {k} and {steps}")
+def schedule(n_points: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The segment [F] (int) and position t [F] (0..1) of every frame."""
+    if n_points < 2 or steps < 2:
+        raise ValueError(f"need at least 2 points and 2 steps, got {n_points} and {steps}")
     t_segment = np.linspace(0.0, 1.0, steps)  # [steps]
-    segments = np.concatenate([np.zeros(1, dtype=np.int64)] + [np.full(steps - 1, s) for s in range(k - 1)])
-    ts = np.concatenate([t_segment[:1]] + [t_segment[1:]] * (k - 1))  # [F]
+    segments = np.concatenate([np.zeros(1, dtype=np.int64)] + [np.full(steps - 1, s) for s in range(n_points - 1)])
+    ts = np.concatenate([t_segment[:1]] + [t_segment[1:]] * (n_points - 1))  # [F]
+    return segments, ts
+
+
+def walk(keys: torch.Tensor, steps: int, method: Method) -> LatentPath:
+    """keys [K, z_dim] -> the frames' latents. Frame 0 is keys[0] and the last frame is keys[-1], exactly."""
+    segments, ts = schedule(keys.shape[0], steps)
     index = torch.from_numpy(segments)
     fn = slerp if method == "slerp" else lerp
     z = fn(keys[index], keys[index + 1], torch.from_numpy(ts))  # [F, z_dim]
-    return Path(latents=z.float().contiguous(), segments=segments, ts=ts)
+    return LatentPath(latents=z.float().contiguous(), segments=segments, ts=ts)

@@ -1,7 +1,7 @@
 """Prometheus metrics on a registry owned by one app, so several apps in one process never collide.
 
-Labels stay bounded: endpoints are route templates (or "unmatched"), models are the names being served (any
-other name folds into "unknown"), ops are "generate" and "score".
+Labels stay bounded: endpoints are route templates (or "unmatched" for paths no route knows), models are only
+the names being served (a requested name never becomes a label), ops are "generate" and "score".
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-UNKNOWN_MODEL = "unknown"
 UNMATCHED_ENDPOINT = "unmatched"
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -52,13 +51,6 @@ class ServiceMetrics:
         self.model_info = Gauge(
             "wgan_model_info", "models being served (value 1)", ["model", "version", "device", "dtype"], registry=r
         )
-        self._known_models: frozenset[str] = frozenset()
-
-    def set_models(self, names: frozenset[str]) -> None:
-        self._known_models = names
-
-    def model_label(self, name: str | None) -> str:
-        return name if name is not None and name in self._known_models else UNKNOWN_MODEL
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(endpoint, str(status)).inc()

@@ -40,6 +40,15 @@ def latents(seeds: Sequence[int], z_dim: int, truncation: float | None) -> torch
         raise InvalidRequestError(str(exc)) from exc
 
 
-def cheap_enough_inline(n: int, truncation: float | None) -> bool:
-    """Whether drawing these latents is quick enough to do on the event loop (else: a worker thread)."""
-    return truncation is None and n <= 4
+class SeededLatents:
+    """Latents drawn when `build` is called (on the engine's thread); `value` keeps them for the response."""
+
+    def __init__(self, seeds: Sequence[int], z_dim: int, truncation: float | None) -> None:
+        self.seeds = seeds
+        self.z_dim = z_dim
+        self.truncation = truncation
+        self.value: torch.Tensor | None = None
+
+    def build(self) -> torch.Tensor:
+        self.value = latents(self.seeds, self.z_dim, self.truncation)  # [N, z_dim]
+        return self.value

@@ -32,7 +32,13 @@ class ServiceSettings(BaseSettings):
     device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
     dtype: Dtype = Field("float32", description="weights and activations; float16/bfloat16 need a CUDA device")
     max_batch_size: int = Field(64, gt=0, le=4096, description="most items in one forward pass")
-    max_wait_ms: float = Field(2.0, ge=0, le=10_000, description="longest wait for more items after the first")
+    max_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        le=10_000,
+        description="longest wait for more items after the first; at 0 a free worker takes whatever is queued, "
+        "and items arriving during a forward pass form the next batch",
+    )
     max_queue_items: int = Field(4096, gt=0, description="items waiting per model; past it requests get 503")
     max_queue_ms: float = Field(10_000, gt=0, description="longest an item may wait in the queue; then 504")
     retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with 503 responses")

@@ -1,4 +1,7 @@
-"""FastAPI dependencies that give routes typed access to what the lifespan built."""
+"""FastAPI dependencies that give routes typed access to what the lifespan built.
+
+They are `async def` on purpose: FastAPI runs plain `def` dependencies in a thread pool, a thread hop per request.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from fastapi import Request
 from service.runtime import ServiceRuntime
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
     runtime = request.state.runtime
     assert isinstance(runtime, ServiceRuntime)
     return runtime

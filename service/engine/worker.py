@@ -45,6 +45,21 @@ Runner = Callable[[torch.Tensor], np.ndarray]
 Postprocess = Callable[[np.ndarray], R]
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """Inputs [n, ...] that the worker thread builds when the request is first planned.
+
+    Drawing seeded latents is many small torch calls; each releases and re-takes the GIL, which on the event
+    loop means waiting for whichever thread holds it. Built here, they cost the loop nothing.
+    """
+
+    n: int
+    build: Callable[[], torch.Tensor]
+
+
+Inputs = torch.Tensor | Deferred
+
+
 class Op(StrEnum):
     GENERATE = "generate"
     SCORE = "score"
@@ -62,7 +77,7 @@ class EngineLimits:
 class _Request(Generic[R]):
     """What the worker needs to answer one request; `output` and `done` are touched by the worker thread only."""
 
-    inputs: torch.Tensor  # [n, ...] on the CPU
+    inputs: Inputs  # [n, ...] on the CPU, or how to build them
     postprocess: Postprocess[R]
     future: asyncio.Future[R]
     loop: asyncio.AbstractEventLoop
@@ -139,7 +154,7 @@ class BatchEngine:
     async def submit(
         self,
         op: Op,
-        inputs: torch.Tensor,
+        inputs: Inputs,
         postprocess: Postprocess[R],
         until_gone: Callable[[], Awaitable[object]] | None = None,
     ) -> R:
@@ -150,7 +165,7 @@ class BatchEngine:
         """
         if op not in self._planners:
             raise InferenceError(f"model {self.model!r} cannot {op.value}")
-        n = int(inputs.shape[0])
+        n = inputs.n if isinstance(inputs, Deferred) else int(inputs.shape[0])
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         now = time.monotonic()
@@ -237,6 +252,9 @@ class BatchEngine:
         for s in slices:
             if s.start == 0:
                 wait_hist.observe(now - s.job.enqueued_at)
+        slices = self._build_inputs(slices)
+        if not slices:
+            return
         size = sum(s.size for s in slices)
         started = time.perf_counter()
         outcomes = self._forward(op, slices)
@@ -270,10 +288,34 @@ class BatchEngine:
             _deliver(failed)
         self._postprocess(finished)
 
+    def _build_inputs(self, slices: list[BatchSlice[_Request[Any]]]) -> list[BatchSlice[_Request[Any]]]:
+        """Build deferred inputs; a request whose inputs cannot be built fails alone. Answered requests drop out."""
+        ready: list[BatchSlice[_Request[Any]]] = []
+        failed: list[_Answer] = []
+        for s in slices:
+            req = s.job.payload
+            if req.answered:
+                continue
+            if isinstance(req.inputs, Deferred):
+                try:
+                    req.inputs = req.inputs.build()  # [n, ...]
+                except Exception as exc:
+                    if not isinstance(exc, ServiceError):
+                        log.exception("engine %s: building a request's inputs failed", self.model)
+                        exc = InferenceError(f"preparing the inputs failed: {exc.__class__.__name__}")
+                    req.answered = True
+                    s.job.cancelled = True
+                    failed.append((req, None, exc))
+                    continue
+            ready.append(s)
+        if failed:
+            _deliver(failed)
+        return ready
+
     def _forward(self, op: Op, slices: Sequence[BatchSlice[_Request[Any]]]) -> list[np.ndarray | BaseException]:
         """One forward pass for the whole batch; if it fails, one per request so only the culprit fails."""
         runner = self._runners[op]
-        parts = [s.job.payload.inputs[s.start : s.stop] for s in slices]
+        parts = [s.job.payload.inputs[s.start : s.stop] for s in slices]  # built by _build_inputs
         try:
             with torch.inference_mode():
                 out = runner(parts[0] if len(parts) == 1 else torch.cat(parts))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import functools
 from collections.abc import Callable
 from typing import Annotated
 
@@ -20,12 +20,12 @@ from service.api.schemas import InterpolateRequest, InterpolateResponse
 from service.codecs.animation import animate
 from service.codecs.images import MEDIA_TYPES
 from service.codecs.png import encode_png_batch
-from service.engine.worker import Op
+from service.engine.worker import Deferred, Op
 from service.errors import InvalidRequestError, LimitExceededError
-from service.interpolation import Path, frame_count, walk
+from service.interpolation import frame_count, schedule, walk
 from service.registry import ServedModel
 from service.runtime import ServiceRuntime
-from service.sampling import cheap_enough_inline, latents
+from service.sampling import latents
 
 router = APIRouter(tags=["generate"])
 
@@ -34,26 +34,28 @@ Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 _RAW_CONTENT = {"schema": {"type": "string", "format": "binary"}}
 
 
+def check_latents(body: InterpolateRequest, z_dim: int) -> None:
+    for i, point in enumerate(body.points):
+        if point.latent is not None and len(point.latent) != z_dim:
+            raise InvalidRequestError(
+                f"points[{i}].latent has {len(point.latent)} numbers; this model's z_dim is {z_dim}",
+                {"field": f"points.{i}.latent", "z_dim": z_dim},
+            )
+
+
 def key_latents(body: InterpolateRequest, z_dim: int) -> torch.Tensor:
     """[K, z_dim]: seeded points drawn like /v1/sample draws them, given latents taken as they are."""
     seeded = [p.seed for p in body.points if p.seed is not None]
     drawn = iter(latents(seeded, z_dim, body.truncation)) if seeded else iter(())
     keys = torch.empty(len(body.points), z_dim)  # [K, z_dim]
     for i, point in enumerate(body.points):
-        if point.latent is not None:
-            if len(point.latent) != z_dim:
-                raise InvalidRequestError(
-                    f"points[{i}].latent has {len(point.latent)} numbers; this model's z_dim is {z_dim}",
-                    {"field": f"points.{i}.latent", "z_dim": z_dim},
-                )
-            keys[i] = torch.tensor(point.latent, dtype=torch.float32)
-        else:
-            keys[i] = next(drawn)
+        keys[i] = torch.tensor(point.latent, dtype=torch.float32) if point.latent is not None else next(drawn)
     return keys
 
 
-def _path(body: InterpolateRequest, z_dim: int) -> Path:
-    return walk(key_latents(body, z_dim), body.steps, body.method)
+def frame_latents(body: InterpolateRequest, z_dim: int) -> torch.Tensor:
+    """[F, z_dim], built on the engine's thread."""
+    return walk(key_latents(body, z_dim), body.steps, body.method).latents
 
 
 def _check(body: InterpolateRequest, model: ServedModel, max_frames: int) -> str:
@@ -74,10 +76,10 @@ def _check(body: InterpolateRequest, model: ServedModel, max_frames: int) -> str
     return fmt
 
 
-def _renderer(fmt: str, model: ServedModel, path: Path, frame_ms: int) -> Callable[[np.ndarray], bytes]:
+def _renderer(fmt: str, model: ServedModel, n_points: int, steps: int, frame_ms: int) -> Callable[[np.ndarray], bytes]:
     head = {"model": model.name, "version": model.version}
-    segments = path.segments.tolist()
-    ts = path.ts.tolist()
+    segment_array, t_array = schedule(n_points, steps)
+    segments, ts = segment_array.tolist(), t_array.tolist()
     if fmt in ("gif", "webp"):
         return lambda pixels: animate(pixels, fmt, frame_ms)  # type: ignore[arg-type]
     if model.kind == "points":
@@ -108,12 +110,11 @@ def _renderer(fmt: str, model: ServedModel, path: Path, frame_ms: int) -> Callab
 async def interpolate(body: InterpolateRequest, request: Request, runtime: Runtime) -> Response:
     model = runtime.registry.get(body.model)
     fmt = _check(body, model, runtime.settings.max_frames)
-    if cheap_enough_inline(len(body.points), body.truncation):
-        path = _path(body, model.z_dim)
-    else:
-        path = await asyncio.get_running_loop().run_in_executor(runtime.codec_pool, _path, body, model.z_dim)
-    render = _renderer(fmt, model, path, body.frame_ms)
-    payload = await model.engine.submit(Op.GENERATE, path.latents, render, until_disconnected(request))
+    check_latents(body, model.z_dim)
+    n_frames = frame_count(len(body.points), body.steps)
+    render = _renderer(fmt, model, len(body.points), body.steps, body.frame_ms)
+    inputs = Deferred(n_frames, functools.partial(frame_latents, body, model.z_dim))
+    payload = await model.engine.submit(Op.GENERATE, inputs, render, until_disconnected(request))
     if fmt in ("gif", "webp"):
         return Response(payload, media_type=MEDIA_TYPES[fmt], headers={"X-Model-Version": model.version})
     return raw_json_response(payload)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,11 +20,11 @@ from service.api.schemas import SampleRequest, SampleResponse
 from service.codecs.images import MEDIA_TYPES, encode_images, grid
 from service.codecs.npy import encode_npy_batch
 from service.codecs.png import encode_png
-from service.engine.worker import Op
+from service.engine.worker import Deferred, Op
 from service.errors import InvalidRequestError, NotAcceptableError
 from service.registry import ServedModel
 from service.runtime import ServiceRuntime
-from service.sampling import cheap_enough_inline, latents, resolve_seeds
+from service.sampling import SeededLatents, resolve_seeds
 
 router = APIRouter(tags=["generate"])
 
@@ -79,14 +78,17 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _renderer(plan: SamplePlan, model: ServedModel, z: np.ndarray | None) -> Callable[[np.ndarray], bytes]:
-    """The function the codec threads apply to the generated batch [n, ...] to make the response body."""
+def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> Callable[[np.ndarray], bytes]:
+    """The function the codec threads apply to the generated batch [n, ...] to make the response body.
+
+    `z`, when latents are to be returned, has been built by the engine before the renderer runs.
+    """
     seeds, fmt = plan.seeds, plan.format
     head = {"model": model.name, "version": model.version, "format": fmt}
 
     def with_latent(item: dict[str, object], i: int) -> dict[str, object]:
-        if z is not None:
-            item["latent"] = z[i]
+        if z is not None and z.value is not None:
+            item["latent"] = z.value[i].numpy()
         return item
 
     if plan.delivery == "grid":
@@ -129,13 +131,11 @@ async def sample(body: SampleRequest, request: Request, runtime: Runtime) -> Res
     settings = runtime.settings
     model = runtime.registry.get(body.model)
     plan = plan_sample(body, model, settings.max_images_per_sample, request.headers.get("accept"))
-    if cheap_enough_inline(len(plan.seeds), body.truncation):
-        z = latents(plan.seeds, model.z_dim, body.truncation)  # [n, z_dim]
-    else:
-        loop = asyncio.get_running_loop()
-        z = await loop.run_in_executor(runtime.codec_pool, latents, plan.seeds, model.z_dim, body.truncation)
-    render = _renderer(plan, model, z.numpy() if body.return_latents else None)
-    payload = await model.engine.submit(Op.GENERATE, z, render, until_disconnected(request))
+    z = SeededLatents(plan.seeds, model.z_dim, body.truncation)
+    render = _renderer(plan, model, z if body.return_latents else None)
+    payload = await model.engine.submit(
+        Op.GENERATE, Deferred(len(plan.seeds), z.build), render, until_disconnected(request)
+    )
     if plan.delivery == "json":
         return raw_json_response(payload)
     media_type = MEDIA_TYPES[plan.format]

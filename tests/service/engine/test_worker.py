@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from service.engine.worker import BatchEngine, EngineLimits, Op, Runner
+from service.engine.worker import BatchEngine, Deferred, EngineLimits, Op, Runner
 from service.errors import (
     ClientGoneError,
     InferenceError,
+    InvalidRequestError,
     NotReadyError,
     OverloadedError,
     QueueTimeoutError,
@@ -221,3 +222,35 @@ async def test_an_op_the_engine_lacks_is_refused(pool: ThreadPoolExecutor) -> No
             await engine.submit(Op.SCORE, torch.ones(1, 1), identity)
     finally:
         engine.stop()
+
+
+async def test_deferred_inputs_are_built_on_the_worker_and_a_failing_build_fails_alone(
+    pool: ThreadPoolExecutor,
+) -> None:
+    runner = Recorder()
+    runner.gate.clear()
+    engine = make_engine(runner, pool, max_batch_size=8)
+    built_on: list[str] = []
+
+    def build() -> torch.Tensor:
+        built_on.append(threading.current_thread().name)
+        return torch.full((2, 1), 4.0)
+
+    def refuse() -> torch.Tensor:
+        raise InvalidRequestError("these inputs cannot be made")
+
+    try:
+        first = asyncio.ensure_future(engine.submit(Op.GENERATE, torch.ones(1, 1), identity))
+        await asyncio.to_thread(runner.entered.wait, 5)
+        good = asyncio.ensure_future(engine.submit(Op.GENERATE, Deferred(2, build), identity))
+        bad = asyncio.ensure_future(engine.submit(Op.GENERATE, Deferred(3, refuse), identity))
+        await asyncio.sleep(0.02)
+        runner.gate.set()
+        await first
+        assert (await good == 8).all()
+        with pytest.raises(InvalidRequestError, match="cannot be made"):
+            await bad
+    finally:
+        engine.stop()
+    assert built_on == ["wgan-engine-m"]
+    assert [b.shape[0] for b in runner.batches] == [1, 2]

@@ -89,7 +89,12 @@ async def _load(url: str, concurrency: int, requests: int, seconds: float, body:
         "first_error": errors[0] if errors else None,
         "seconds": round(elapsed, 3),
         "requests_per_s": round(len(latencies) / elapsed, 1),
-        "latency_ms": {"p50": pct(50), "p90": pct(90), "p99": pct(99), "mean": round(statistics.fmean(latencies) * 1000, 3) if latencies else 0.0},
+        "latency_ms": {
+            "p50": pct(50),
+            "p90": pct(90),
+            "p99": pct(99),
+            "mean": round(statistics.fmean(latencies) * 1000, 3) if latencies else 0.0,
+        },
     }
 
 
@@ -157,8 +162,18 @@ def train_small(out_dir: Path, iterations: int) -> Path:
 
 def start_server(models_dir: Path, log: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    cmd = [str(Path(sys.executable).parent / "wgan-serve"), "--models-dir", str(models_dir), "--host", "127.0.0.1",
-           "--port", str(port), "--log-level", "warning", *extra]
+    cmd = [
+        str(Path(sys.executable).parent / "wgan-serve"),
+        "--models-dir",
+        str(models_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *extra,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WGAN_")}
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -179,8 +194,18 @@ def start_server(models_dir: Path, log: Path, extra: list[str]) -> tuple[subproc
 
 
 def run_load(url: str, concurrency: int, requests: int, seconds: float) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--load", url, "--concurrency", str(concurrency), "--requests", str(requests),
-           "--seconds", str(seconds)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--load",
+        url,
+        "--concurrency",
+        str(concurrency),
+        "--requests",
+        str(requests),
+        "--seconds",
+        str(seconds),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -212,7 +237,9 @@ def main() -> None:
         shutil.copy(checkpoint, models_dir / "bench.safetensors")
 
         raw = raw_throughput(checkpoint, args.batch, args.seconds)
-        proc, url = start_server(models_dir, tmp_dir / "serve.log", ["--max-batch-size", str(args.batch), *args.serve_arg])
+        proc, url = start_server(
+            models_dir, tmp_dir / "serve.log", ["--max-batch-size", str(args.batch), *args.serve_arg]
+        )
         try:
             import httpx
 
@@ -227,9 +254,13 @@ def main() -> None:
     result = {
         "benchmark": "serve_bench",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "checkpoint": {"path": str(args.checkpoint) if args.checkpoint else "trained by the benchmark (mnist5k config)",
-                       "kind": model["kind"], "z_dim": model["z_dim"],
-                       "shape": [model["channels"], model["height"], model["width"]], "device": model["device"]},
+        "checkpoint": {
+            "path": str(args.checkpoint) if args.checkpoint else "trained by the benchmark (mnist5k config)",
+            "kind": model["kind"],
+            "z_dim": model["z_dim"],
+            "shape": [model["channels"], model["height"], model["width"]],
+            "device": model["device"],
+        },
         "raw_in_process": raw,
         "service_sample_n1_png": service,
         "ratio_service_over_raw_with_png": {k: round(v["requests_per_s"] / raw_png, 3) for k, v in service.items()},
@@ -249,7 +280,11 @@ def _mean_batch(metrics_text: str) -> float | None:
 
     for family in text_string_to_metric_families(metrics_text):
         if family.name == "wgan_batch_size":
-            total = {s.name: s.value for s in family.samples if s.labels.get("op") == "generate" and s.name != "wgan_batch_size_bucket"}
+            total = {
+                s.name: s.value
+                for s in family.samples
+                if s.labels.get("op") == "generate" and s.name != "wgan_batch_size_bucket"
+            }
             count = total.get("wgan_batch_size_count", 0)
             return round(total["wgan_batch_size_sum"] / count, 2) if count else None
     return None

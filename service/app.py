@@ -23,7 +23,7 @@ from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
 from service.api.request_metrics import RequestMetricsMiddleware
 from service.api.routes import health, interpolate, models, sample, score
-from service.devices import dtype_name, resolve
+from service.devices import dtype_name, intra_op_threads, resolve
 from service.loading import load_all
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry, ServedModel
@@ -41,9 +41,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
-        if settings.torch_threads is not None:
-            torch.set_num_threads(settings.torch_threads)
         device, dtype = resolve(settings)  # a device this machine lacks stops start-up with a clear message
+        threads = intra_op_threads(settings.torch_threads, device)
+        if threads is not None:
+            torch.set_num_threads(threads)
         runtime = ServiceRuntime(
             settings=settings,
             metrics=metrics,
@@ -79,7 +80,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     return app
 
 
-async def _load(runtime: ServiceRuntime, device: torch.device, dtype: torch.dtype, cancel: threading.Event) -> list[ServedModel]:
+async def _load(
+    runtime: ServiceRuntime, device: torch.device, dtype: torch.dtype, cancel: threading.Event
+) -> list[ServedModel]:
     settings = runtime.settings
     log.info("loading models from %s on %s/%s", settings.models_dir, device, dtype_name(dtype))
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from service.settings import ServiceSettings
@@ -41,6 +43,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 def resolve(settings: ServiceSettings) -> tuple[torch.device, torch.dtype]:
     device = resolve_device(settings.device)
     return device, resolve_dtype(settings.dtype, device)
+
+
+def intra_op_threads(requested: int | None, device: torch.device) -> int | None:
+    """How many threads torch should use for one forward pass, or None to leave torch's choice alone."""
+    if requested is not None:
+        return requested
+    if device.type == "cpu":
+        return max(1, (os.cpu_count() or 1) - 1)
+    return None
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -88,11 +88,18 @@ def load_all(
             log.error("skipping %s: %s", path.name, exc.reason)
             continue
         except Exception as exc:  # a checkpoint that loads but cannot run here (e.g. out of memory)
-            log.error("skipping %s: it loaded but failed to run on %s: %s: %s", path.name, device, type(exc).__name__, exc)
+            log.error(
+                "skipping %s: it loaded but failed to run on %s: %s: %s", path.name, device, type(exc).__name__, exc
+            )
             continue
         served.append(model)
         log.info(
             "serving %s (version %s, %s, z_dim %d) on %s/%s",
-            model.name, model.version, model.kind, model.z_dim, model.device, model.dtype,
+            model.name,
+            model.version,
+            model.kind,
+            model.z_dim,
+            model.device,
+            model.dtype,
         )
     return served

@@ -53,7 +53,12 @@ class ServiceSettings(BaseSettings):
         default_factory=list, description="comma-separated keys; when set, /v1/* needs 'Authorization: Bearer KEY'"
     )
     codec_threads: int = Field(2, gt=0, le=64, description="threads that encode and decode images")
-    torch_threads: int | None = Field(None, gt=0, description="torch intra-op threads (default: torch's choice)")
+    torch_threads: int | None = Field(
+        None,
+        gt=0,
+        description="torch intra-op threads; default: on CPU one fewer than the cores (at least 1), leaving a core "
+        "to the event loop and encoders; on CUDA torch's own choice",
+    )
     warmup: bool = Field(True, description="run each model at its batch sizes before reporting ready")
     log_level: LogLevel = Field("info", description="logging level")
 

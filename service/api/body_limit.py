@@ -58,7 +58,10 @@ class BodyLimitMiddleware:
 
     async def _too_large(self, send: Send) -> None:
         await _refuse(
-            send, 413, "payload_too_large", f"the request body is larger than {self.max_body_bytes} bytes",
+            send,
+            413,
+            "payload_too_large",
+            f"the request body is larger than {self.max_body_bytes} bytes",
             extra_headers=[(b"connection", b"close")],
         )
 

@@ -45,7 +45,9 @@ def error_body(code: str, message: str, details: Any = None) -> bytes:
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(error_body(code, message, details), status_code=status, headers=headers, media_type="application/json")
+    return Response(
+        error_body(code, message, details), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
 def _location(loc: Sequence[Any]) -> str:
@@ -55,7 +57,10 @@ def _location(loc: Sequence[Any]) -> str:
 
 def _validation_details(errors: Sequence[Any]) -> list[dict[str, str]]:
     """Field, message and type of each problem; the offending input is left out (it may be megabytes of base64)."""
-    return [{"field": _location(e.get("loc", ())), "message": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors]
+    return [
+        {"field": _location(e.get("loc", ())), "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in errors
+    ]
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -78,7 +83,8 @@ def _handle_validation(request: Request, exc: Exception) -> Response:
             content_type = request.headers.get("content-type")
             if not _is_json(content_type):
                 return error_response(
-                    415, "unsupported_media_type",
+                    415,
+                    "unsupported_media_type",
                     f"send the body as JSON with 'Content-Type: application/json' (got {content_type!r})",
                 )
     details = _validation_details(errors)

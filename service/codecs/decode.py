@@ -80,7 +80,9 @@ def decode_image(data: bytes, target: DecodeTarget, index: int = 0) -> np.ndarra
             image.load()
             converted = image.convert("L" if target.channels == 1 else "RGB")
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
-            raise CorruptImageError(f"{what} could not be decoded (truncated or corrupt): {exc}", {"index": index}) from exc
+            raise CorruptImageError(
+                f"{what} could not be decoded (truncated or corrupt): {exc}", {"index": index}
+            ) from exc
     if converted.size != (target.width, target.height):
         converted = converted.resize((target.width, target.height), Image.Resampling.LANCZOS)
     pixels = np.asarray(converted, dtype=np.uint8)

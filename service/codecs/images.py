@@ -50,7 +50,7 @@ def encode_images(pixels: np.ndarray, fmt: ImageFormat) -> list[bytes]:
 
 
 def grid(pixels: np.ndarray) -> np.ndarray:
-    """[N, H, W, C] -> one [rows*(H+pad)-pad, cols*(W+pad)-pad, C] mosaic, near-square, filled row by row, black gaps."""
+    """[N, H, W, C] -> one [rows*(H+pad)-pad, cols*(W+pad)-pad, C] near-square mosaic, row by row, black gaps."""
     n, h, w, c = pixels.shape
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)

@@ -231,9 +231,12 @@ class BatchEngine:
                 op, plan, depth = picked
                 self._depth_gauge.set(depth)
                 if plan.expired:
-                    self._fail(plan.expired, QueueTimeoutError(
-                        f"the request waited longer than {self._limits.max_queue_ms:g} ms in the queue"
-                    ))
+                    self._fail(
+                        plan.expired,
+                        QueueTimeoutError(
+                            f"the request waited longer than {self._limits.max_queue_ms:g} ms in the queue"
+                        ),
+                    )
                 if plan.slices:
                     self._execute(op, plan.slices)
         except BaseException:  # pragma: no cover - a bug here must not hang every request silently
@@ -315,7 +318,7 @@ class BatchEngine:
     def _forward(self, op: Op, slices: Sequence[BatchSlice[_Request[Any]]]) -> list[np.ndarray | BaseException]:
         """One forward pass for the whole batch; if it fails, one per request so only the culprit fails."""
         runner = self._runners[op]
-        parts = [s.job.payload.inputs[s.start : s.stop] for s in slices]  # built by _build_inputs
+        parts = [_built(s.job.payload)[s.start : s.stop] for s in slices]
         try:
             with torch.inference_mode():
                 out = runner(parts[0] if len(parts) == 1 else torch.cat(parts))
@@ -360,6 +363,11 @@ class BatchEngine:
         for req in requests:
             req.answered = True
         _deliver([(req, None, exc) for req in requests])
+
+
+def _built(req: _Request[Any]) -> torch.Tensor:
+    assert isinstance(req.inputs, torch.Tensor), "deferred inputs are built before the forward pass"
+    return req.inputs
 
 
 def _deliver(answers: Sequence[_Answer]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import torch
 from asgi_lifespan import LifespanManager
 
 from service import ServiceSettings, create_app
@@ -27,6 +28,8 @@ def make_settings(models_dir: Path, **overrides: Any) -> ServiceSettings:
         "default_model": None,
         "codec_threads": 2,
         "warmup": True,
+        # torch's thread count is process-wide: leave the test process's as it is.
+        "torch_threads": torch.get_num_threads(),
         **overrides,
     }
     return ServiceSettings(**values)

@@ -20,8 +20,21 @@ def test_flags_are_typed_and_override_the_environment(tmp_path: Path, monkeypatc
     monkeypatch.setenv("WGAN_MAX_BATCH_SIZE", "8")
     monkeypatch.setenv("WGAN_PORT", "9000")
     settings = settings_from_args(
-        ["--models-dir", str(tmp_path), "--max-batch-size", "32", "--max-wait-ms", "1.5", "--no-warmup",
-         "--dtype", "float32", "--api-keys", "k-one,k-two", "--log-level", "warning"]
+        [
+            "--models-dir",
+            str(tmp_path),
+            "--max-batch-size",
+            "32",
+            "--max-wait-ms",
+            "1.5",
+            "--no-warmup",
+            "--dtype",
+            "float32",
+            "--api-keys",
+            "k-one,k-two",
+            "--log-level",
+            "warning",
+        ]
     )
     assert settings.models_dir == tmp_path
     assert settings.max_batch_size == 32 and settings.port == 9000 and settings.max_wait_ms == 1.5

@@ -31,20 +31,33 @@ async def scrape(client) -> dict:
 
 
 async def test_two_apps_in_one_process_keep_their_own_metrics(models_dir: Path) -> None:
-    async with serve_in_process(make_settings(models_dir)) as first, serve_in_process(make_settings(models_dir)) as second:
+    async with (
+        serve_in_process(make_settings(models_dir)) as first,
+        serve_in_process(make_settings(models_dir)) as second,
+    ):
         for seed in range(3):
             assert (await first.post("/v1/sample", json={"seed": seed})).status_code == 200
         await first.post("/v1/sample", json={"model": "nope"})
         await first.get(f"/no/such/path/{12345}")
         mine, theirs = await scrape(first), await scrape(second)
     assert NAMES <= set(mine) and NAMES <= set(theirs)
-    counts = {(s.labels["endpoint"], s.labels["status"]): s.value for s in mine["wgan_requests"].samples if s.name == "wgan_requests_total"}
+    counts = {
+        (s.labels["endpoint"], s.labels["status"]): s.value
+        for s in mine["wgan_requests"].samples
+        if s.name == "wgan_requests_total"
+    }
     assert counts[("/v1/sample", "200")] == 3
     assert counts[("/v1/sample", "404")] == 1
     assert counts[("unmatched", "404")] == 1
-    other = {(s.labels["endpoint"], s.labels["status"]) for s in theirs["wgan_requests"].samples if s.name == "wgan_requests_total"}
+    other = {
+        (s.labels["endpoint"], s.labels["status"])
+        for s in theirs["wgan_requests"].samples
+        if s.name == "wgan_requests_total"
+    }
     assert ("/v1/sample", "200") not in other
-    items = {(s.labels["model"], s.labels["op"]): s.value for s in mine["wgan_items"].samples if s.name == "wgan_items_total"}
+    items = {
+        (s.labels["model"], s.labels["op"]): s.value for s in mine["wgan_items"].samples if s.name == "wgan_items_total"
+    }
     assert items[("digits", "generate")] >= 3
     assert {s.labels["model"] for s in mine["wgan_model_info"].samples} == {"digits", "ring"}
     info = next(s for s in mine["wgan_model_info"].samples if s.labels["model"] == "digits")

@@ -89,7 +89,9 @@ def _renderer(fmt: str, model: ServedModel, n_points: int, steps: int, frame_ms:
 
     def render_frames(pixels: np.ndarray) -> bytes:  # [F, H, W, C] uint8
         files = encode_png_batch(pixels)
-        frames = [{"segment": s, "t": t, "data": base64.b64encode(f).decode("ascii")} for s, t, f in zip(segments, ts, files)]
+        frames = [
+            {"segment": s, "t": t, "data": base64.b64encode(f).decode("ascii")} for s, t, f in zip(segments, ts, files)
+        ]
         return dumps({**head, "frames": frames})
 
     return render_frames

@@ -99,7 +99,10 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
 
         def render_points(points: np.ndarray) -> bytes:  # [n, out_dim] float32
             if fmt == "npy":
-                items = [with_latent({"seed": s, "data": _b64(b)}, i) for i, (s, b) in enumerate(zip(seeds, encode_npy_batch(points)))]
+                items = [
+                    with_latent({"seed": s, "data": _b64(b)}, i)
+                    for i, (s, b) in enumerate(zip(seeds, encode_npy_batch(points)))
+                ]
             else:
                 items = [with_latent({"seed": s, "point": points[i]}, i) for i, s in enumerate(seeds)]
             return dumps({**head, "points": items})
@@ -121,7 +124,9 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
         200: {
             "description": "JSON by default; raw image bytes with `Accept: image/png` (one image) or `grid: true`",
             "content": {"image/png": _RAW_CONTENT, "image/jpeg": _RAW_CONTENT, "image/webp": _RAW_CONTENT},
-            "headers": {"X-Seeds": {"description": "comma-separated seeds (raw responses)", "schema": {"type": "string"}}},
+            "headers": {
+                "X-Seeds": {"description": "comma-separated seeds (raw responses)", "schema": {"type": "string"}}
+            },
         },
         **error_responses(400, 401, 404, 406, 413, 422, 503, 504),
     },

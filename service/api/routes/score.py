@@ -116,7 +116,9 @@ def _render(model: ServedModel) -> Callable[[np.ndarray], bytes]:
     def render(scores: np.ndarray) -> bytes:  # [n] float32
         raw = scores.astype(np.float64)
         percentiles = reference.percentile(raw)
-        return dumps({**head, "scores": [{"critic": c, "percentile": p} for c, p in zip(raw.tolist(), percentiles.tolist())]})
+        return dumps(
+            {**head, "scores": [{"critic": c, "percentile": p} for c, p in zip(raw.tolist(), percentiles.tolist())]}
+        )
 
     return render
 

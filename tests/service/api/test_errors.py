@@ -41,7 +41,9 @@ async def test_bad_sample_requests(client: httpx.AsyncClient, what: str, raw: by
 
 
 async def test_a_form_encoded_body_is_told_to_send_json(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/sample", content=b'{"n": 1}', headers={"content-type": "application/x-www-form-urlencoded"})
+    response = await client.post(
+        "/v1/sample", content=b'{"n": 1}', headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 415
     assert "application/json" in response.json()["error"]["message"]
 

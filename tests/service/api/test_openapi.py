@@ -11,8 +11,16 @@ from tests.service.app_client import make_settings
 def test_every_v1_route_declares_its_models_and_errors(tmp_path: Path) -> None:
     spec = create_app(make_settings(tmp_path)).openapi()
     schemas = spec["components"]["schemas"]
-    assert {"SampleRequest", "SampleResponse", "InterpolateRequest", "InterpolateResponse", "ScoreResponse",
-            "ModelInfo", "ModelList", "ErrorResponse"} <= set(schemas)
+    assert {
+        "SampleRequest",
+        "SampleResponse",
+        "InterpolateRequest",
+        "InterpolateResponse",
+        "ScoreResponse",
+        "ModelInfo",
+        "ModelList",
+        "ErrorResponse",
+    } <= set(schemas)
     paths = spec["paths"]
     expected = {
         ("/v1/sample", "post"): "SampleResponse",

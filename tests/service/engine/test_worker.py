@@ -54,7 +54,12 @@ def make_engine(
 ) -> BatchEngine:
     settings = {"max_batch_size": 8, "max_wait_ms": 20.0, "max_queue_items": 1000, "max_queue_ms": 5000.0, **limits}
     engine = BatchEngine(
-        "m", {Op.GENERATE: runner}, EngineLimits(**settings), metrics or ServiceMetrics(), pool, 2  # type: ignore[arg-type]
+        "m",
+        {Op.GENERATE: runner},
+        EngineLimits(**settings),
+        metrics or ServiceMetrics(),
+        pool,
+        2,  # type: ignore[arg-type]
     )
     engine.start()
     return engine

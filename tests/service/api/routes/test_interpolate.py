@@ -56,7 +56,9 @@ async def test_raw_latent_points_and_methods(client: httpx.AsyncClient) -> None:
     assert any(a["data"] != b["data"] for a, b in zip(slerp[1:-1], lerp[1:-1]))
 
 
-@pytest.mark.parametrize(("fmt", "pillow_format", "media"), [("gif", "GIF", "image/gif"), ("webp", "WEBP", "image/webp")])
+@pytest.mark.parametrize(
+    ("fmt", "pillow_format", "media"), [("gif", "GIF", "image/gif"), ("webp", "WEBP", "image/webp")]
+)
 async def test_animations_are_raw_bytes_with_every_frame(
     client: httpx.AsyncClient, fmt: str, pillow_format: str, media: str
 ) -> None:

@@ -25,7 +25,11 @@ async def test_list_and_get_describe_each_checkpoint(client: httpx.AsyncClient, 
         meta = checkpoint.metadata
         assert info["version"] == checkpoint.sha256[:12]
         assert (info["kind"], info["z_dim"], info["channels"], info["height"], info["width"]) == (
-            meta.kind, meta.z_dim, meta.channels, meta.height, meta.width,
+            meta.kind,
+            meta.z_dim,
+            meta.channels,
+            meta.height,
+            meta.width,
         )
         assert info["device"] == "cpu" and info["dtype"] == "float32"
         assert info["training"] == meta.training
@@ -38,5 +42,8 @@ async def test_unknown_model_is_404_with_the_names_available(client: httpx.Async
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "model_not_found" and error["details"]["available"] == ["digits", "ring"]
-    for path, body in (("/v1/sample", {"model": "nope"}), ("/v1/interpolate", {"model": "nope", "points": [{"seed": 1}, {"seed": 2}]})):
+    for path, body in (
+        ("/v1/sample", {"model": "nope"}),
+        ("/v1/interpolate", {"model": "nope", "points": [{"seed": 1}, {"seed": 2}]}),
+    ):
         assert (await client.post(path, json=body)).status_code == 404

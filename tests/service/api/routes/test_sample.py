@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from models import latents_for_seeds, load_checkpoint, to_uint8
+from tests.service.app_client import make_settings, serve_in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -150,3 +151,19 @@ async def test_formats_that_do_not_apply_are_refused(client: httpx.AsyncClient, 
     response = await client.post("/v1/sample", json=body)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+async def test_a_full_queue_answers_503_with_retry_after(models_dir: Path) -> None:
+    async with serve_in_process(make_settings(models_dir, max_queue_items=4, retry_after_s=3)) as client:
+        response = await client.post("/v1/sample", json={"n": 5})
+        assert response.status_code == 503 and response.headers["retry-after"] == "3"
+        assert response.json()["error"]["code"] == "overloaded"
+        assert (await client.post("/v1/sample", json={"n": 4})).status_code == 200
+
+
+async def test_an_item_past_its_queue_deadline_gets_504(models_dir: Path) -> None:
+    # A batching window far longer than the deadline: the item expires in the queue and is never computed.
+    settings = make_settings(models_dir, max_queue_ms=20.0, max_wait_ms=500.0)
+    async with serve_in_process(settings) as client:
+        response = await client.post("/v1/sample", json={"seed": 1})
+        assert response.status_code == 504 and response.json()["error"]["code"] == "queue_timeout"

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.serve_process import ServeProcess, start_serve
+from tests.deploy.processes import Replica
+from tests.e2e.serve_process import start_serve
 
 KEY = "e2e-secret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -25,7 +26,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 @pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory, tiny_image_checkpoint: Path, tiny_points_checkpoint: Path
-) -> Iterator[ServeProcess]:
+) -> Iterator[Replica]:
     folder = tmp_path_factory.mktemp("e2e_models")
     shutil.copy(tiny_image_checkpoint, folder / "digits.safetensors")
     shutil.copy(tiny_points_checkpoint, folder / "ring.safetensors")
@@ -43,7 +44,7 @@ def server(
 
 
 @pytest.fixture
-def http(server: ServeProcess) -> Iterator[httpx.Client]:
+def http(server: Replica) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
         yield client
 
@@ -52,7 +53,7 @@ def pixels(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)))
 
 
-def test_operations_endpoints_and_models(http: httpx.Client, server: ServeProcess) -> None:
+def test_operations_endpoints_and_models(http: httpx.Client, server: Replica) -> None:
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{server.url}/readyz")
     assert ready.status_code == 200 and ready.json()["models"] == ["digits", "ring"]  # broken file skipped
@@ -91,7 +92,7 @@ def test_sample_interpolate_and_score_over_http(http: httpx.Client) -> None:
     assert len(ring) == 3 and len(ring[0]["point"]) == 2
 
 
-def test_bad_input_never_takes_the_server_down(http: httpx.Client, server: ServeProcess) -> None:
+def test_bad_input_never_takes_the_server_down(http: httpx.Client, server: Replica) -> None:
     assert http.post("/v1/sample", content=b"{nope", headers={"content-type": "application/json"}).status_code == 400
     assert http.post("/v1/sample", json={"n": 0}).status_code == 422
     assert http.post("/v1/sample", json={"nonsense": True}).status_code == 422
@@ -103,7 +104,7 @@ def test_bad_input_never_takes_the_server_down(http: httpx.Client, server: Serve
     assert http.post("/v1/sample", json={"seed": 1}).status_code == 200
 
 
-def test_concurrent_seeded_requests_equal_sequential_ones_and_share_batches(server: ServeProcess) -> None:
+def test_concurrent_seeded_requests_equal_sequential_ones_and_share_batches(server: Replica) -> None:
     seeds = list(range(1000, 1064))
 
     async def burst() -> list[httpx.Response]:

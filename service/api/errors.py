@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from service.api.responses import dumps
 from service.api.schemas import ErrorResponse
-from service.errors import OverloadedError, ServiceError, UnauthorizedError
+from service.errors import ServiceError, UnauthorizedError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _handle_validation(request: Request, exc: Exception) -> Response:
 def _handle_service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
     headers: dict[str, str] = {}
-    if exc.status == 503 or isinstance(exc, OverloadedError):
+    if exc.status == 503:
         runtime = getattr(request.state, "runtime", None)
         headers["Retry-After"] = str(runtime.settings.retry_after_s if runtime is not None else 1)
     if isinstance(exc, UnauthorizedError):

@@ -34,15 +34,6 @@ Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 _RAW_CONTENT = {"schema": {"type": "string", "format": "binary"}}
 
 
-def check_latents(body: InterpolateRequest, z_dim: int) -> None:
-    for i, point in enumerate(body.points):
-        if point.latent is not None and len(point.latent) != z_dim:
-            raise InvalidRequestError(
-                f"points[{i}].latent has {len(point.latent)} numbers; this model's z_dim is {z_dim}",
-                {"field": f"points.{i}.latent", "z_dim": z_dim},
-            )
-
-
 def key_latents(body: InterpolateRequest, z_dim: int) -> torch.Tensor:
     """[K, z_dim]: seeded points drawn like /v1/sample draws them, given latents taken as they are."""
     seeded = [p.seed for p in body.points if p.seed is not None]
@@ -59,6 +50,13 @@ def frame_latents(body: InterpolateRequest, z_dim: int) -> torch.Tensor:
 
 
 def _check(body: InterpolateRequest, model: ServedModel, max_frames: int) -> str:
+    """Check the request against the model and the limits; return the output format."""
+    for i, point in enumerate(body.points):
+        if point.latent is not None and len(point.latent) != model.z_dim:
+            raise InvalidRequestError(
+                f"points[{i}].latent has {len(point.latent)} numbers; this model's z_dim is {model.z_dim}",
+                {"field": f"points.{i}.latent", "z_dim": model.z_dim},
+            )
     frames = frame_count(len(body.points), body.steps)
     if frames > max_frames:
         raise LimitExceededError(
@@ -112,7 +110,6 @@ def _renderer(fmt: str, model: ServedModel, n_points: int, steps: int, frame_ms:
 async def interpolate(body: InterpolateRequest, request: Request, runtime: Runtime) -> Response:
     model = runtime.registry.get(body.model)
     fmt = _check(body, model, runtime.settings.max_frames)
-    check_latents(body, model.z_dim)
     n_frames = frame_count(len(body.points), body.steps)
     render = _renderer(fmt, model, len(body.points), body.steps, body.frame_ms)
     inputs = Deferred(n_frames, functools.partial(frame_latents, body, model.z_dim))

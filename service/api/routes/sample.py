@@ -14,7 +14,7 @@ from starlette.responses import Response
 from service.api.dependencies import get_runtime
 from service.api.disconnect import until_disconnected
 from service.api.errors import error_responses
-from service.api.negotiation import wants_raw
+from service.api.negotiation import format_from_accept, wants_raw
 from service.api.responses import dumps, raw_json_response
 from service.api.schemas import SampleRequest, SampleResponse
 from service.codecs.images import MEDIA_TYPES, encode_images, grid
@@ -32,6 +32,7 @@ Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 Delivery = Literal["json", "raw", "grid"]
 
 _RAW_CONTENT = {"schema": {"type": "string", "format": "binary"}}
+_RAW_FORMATS = {fmt: MEDIA_TYPES[fmt] for fmt in ("png", "jpeg", "webp")}
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def plan_sample(body: SampleRequest, model: ServedModel, max_images: int, accept
         if body.grid:
             raise InvalidRequestError(f"model {model.name!r} generates points: grid applies to image models only")
         return SamplePlan(seeds, fmt, "json")
-    fmt = body.format or "png"
+    fmt = body.format or format_from_accept(accept, _RAW_FORMATS) or "png"
     if fmt == "json":
         raise InvalidRequestError("format json is for point models; image formats are png, jpeg, webp and npy")
     if body.grid:

@@ -167,3 +167,11 @@ async def test_an_item_past_its_queue_deadline_gets_504(models_dir: Path) -> Non
     async with serve_in_process(settings) as client:
         response = await client.post("/v1/sample", json={"seed": 1})
         assert response.status_code == 504 and response.json()["error"]["code"] == "queue_timeout"
+
+
+async def test_accept_alone_can_pick_the_raw_format(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/sample", json={"seed": 2}, headers={"Accept": "image/webp"})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/webp"
+    assert Image.open(io.BytesIO(response.content)).format == "WEBP"
+    both = await client.post("/v1/sample", json={"seed": 2}, headers={"Accept": "image/png, application/json"})
+    assert both.headers["content-type"] == "application/json"

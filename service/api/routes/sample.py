@@ -45,6 +45,7 @@ class SamplePlan:
 def plan_sample(body: SampleRequest, model: ServedModel, max_images: int, accept: str | None) -> SamplePlan:
     """Check the request against the model and the limits, and decide seeds, format and response shape."""
     seeds = resolve_seeds(body.seed, body.seeds, body.n, max_images)
+    fmt: str
     if model.kind == "points":
         fmt = body.format or "json"
         if fmt not in ("json", "npy"):

@@ -38,7 +38,8 @@ def _add_flag(parser: argparse.ArgumentParser, name: str, field: FieldInfo) -> N
         help_text += f" (required unless {env} is set)"
     elif name != "api_keys":
         default = field.get_default(call_default_factory=True)
-        help_text += f" (default: {default}; env {env})"
+        shown = "unset" if default is None else default
+        help_text += f" (default: {shown}; env {env})"
     else:
         help_text += f" (env {env})"
     kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}

@@ -50,7 +50,9 @@ class ServiceSettings(BaseSettings):
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="largest request body accepted")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, description="comma-separated keys; when set, /v1/* needs 'Authorization: Bearer KEY'"
+        default_factory=list,
+        description="comma-separated keys; when set, /v1/* needs 'Authorization: Bearer KEY' "
+        "(prefer the environment variable: command lines are visible to other users)",
     )
     codec_threads: int = Field(2, gt=0, le=64, description="threads that encode and decode images")
     torch_threads: int | None = Field(

@@ -117,6 +117,7 @@ def load_main(args: argparse.Namespace) -> None:
 
 
 def raw_throughput(checkpoint: Path, batch: int, seconds: float) -> dict[str, Any]:
+    """Images/s of the bare generator at each torch thread count worth trying; the best is the reference."""
     import torch
 
     from models import latents_for_seeds, load_checkpoint, to_uint8
@@ -139,8 +140,13 @@ def raw_throughput(checkpoint: Path, batch: int, seconds: float) -> dict[str, An
         elapsed = time.perf_counter() - started
         return {"images": images, "seconds": round(elapsed, 3), "images_per_s": round(images / elapsed, 1)}
 
-    run(True)  # warm-up
-    return {"batch": batch, "without_png": run(False), "with_png": run(True)}
+    by_threads: dict[str, Any] = {}
+    for threads in sorted({torch.get_num_threads(), max(1, (os.cpu_count() or 1) - 1)}):
+        torch.set_num_threads(threads)
+        run(True)  # warm-up
+        by_threads[str(threads)] = {"without_png": run(False), "with_png": run(True)}
+    best = max(by_threads, key=lambda t: by_threads[t]["with_png"]["images_per_s"])
+    return {"batch": batch, "by_torch_threads": by_threads, "best_torch_threads": int(best), **by_threads[best]}
 
 
 # ---- orchestration ----------------------------------------------------------------------------------------
@@ -229,6 +235,8 @@ def main() -> None:
         load_main(args)
         return
 
+    load_before = os.getloadavg()[0]
+    server_flags = ["--max-batch-size", str(args.batch), *args.serve_arg]
     with tempfile.TemporaryDirectory(prefix="serve_bench_") as tmp:
         tmp_dir = Path(tmp)
         checkpoint = args.checkpoint or train_small(tmp_dir / "run", args.train_iterations)
@@ -237,9 +245,7 @@ def main() -> None:
         shutil.copy(checkpoint, models_dir / "bench.safetensors")
 
         raw = raw_throughput(checkpoint, args.batch, args.seconds)
-        proc, url = start_server(
-            models_dir, tmp_dir / "serve.log", ["--max-batch-size", str(args.batch), *args.serve_arg]
-        )
+        proc, url = start_server(models_dir, tmp_dir / "serve.log", server_flags)
         try:
             import httpx
 
@@ -253,7 +259,13 @@ def main() -> None:
     raw_png = raw["with_png"]["images_per_s"]
     result = {
         "benchmark": "serve_bench",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_1m_before_and_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        },
+        "server_flags": server_flags,
         "checkpoint": {
             "path": str(args.checkpoint) if args.checkpoint else "trained by the benchmark (mnist5k config)",
             "kind": model["kind"],

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import signal
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
 
 import uvicorn
@@ -86,6 +88,13 @@ def settings_from_args(argv: Sequence[str] | None = None) -> ServiceSettings:
         parser.exit(2, f"wgan-serve: invalid settings:\n{_settings_problems(exc)}\n")
 
 
+def _exit_with(code: int) -> Callable[[int, FrameType | None], None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(code)
+
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from_args(argv)
     try:
@@ -101,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # share of the event loop's time under load.
     gc.collect()
     gc.freeze()
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal with these handlers in place: a requested stop
+    # that drained cleanly exits 0 (SIGTERM) or 130 (Ctrl-C) instead of dying by the signal or with a traceback.
+    signal.signal(signal.SIGTERM, _exit_with(0))
+    signal.signal(signal.SIGINT, _exit_with(130))
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import io
 import shutil
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,8 +35,7 @@ def server(
         folder, log, "--max-batch-size", "64", "--max-wait-ms", "20", "--api-keys", KEY, "--torch-threads", "1"
     )
     yield process
-    # SIGTERM drains and stops cleanly (uvicorn re-raises the signal once its shutdown is complete).
-    assert process.stop() in (0, -signal.SIGTERM), log.read_text()
+    assert process.stop() == 0, log.read_text()  # SIGTERM drains and exits cleanly
     text = log.read_text()
     assert "Application shutdown complete" in text and "Traceback" not in text
     assert KEY not in text

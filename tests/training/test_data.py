@@ -102,7 +102,7 @@ def test_folder_of_images_skips_a_corrupt_file_by_name(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         ds = load_dataset(DataConfig(dataset=f"folder:{tmp_path}", resolution=16, channels=1, heldout=2))
     assert "broken.png" in caplog.text
-    assert ds.info["skipped"] == ["broken.png"] and ds.info["files"] == 7
+    assert ds.info["skipped"] == ["broken.png"] and ds.info["skipped_count"] == 1 and ds.info["files"] == 7
     assert ds.train.shape == (4, 1, 16, 16) and ds.heldout.shape == (2, 1, 16, 16)
     assert ds.train.min() >= -1 and ds.train.max() <= 1
 

@@ -14,6 +14,7 @@ from training.data.images import as_mode, centre_crop_resize, pil_to_uint8, uint
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
+MAX_LISTED_SKIPS = 50  # the summary (stored in the checkpoint) names at most this many skipped files
 
 
 def _read_image(path: Path, resolution: int, channels: int) -> Image.Image:
@@ -51,5 +52,6 @@ def load_folder(
         log.warning("folder dataset %s: skipped %d unreadable file(s) of %d", root, len(skipped), len(files))
     return TensorDataset(
         name=f"folder:{root}", kind="image", heldout=pixels[held_idx], train=pixels[train_idx],
-        info={"source": str(root), "files": len(files), "skipped": skipped},
+        info={"source": str(root), "files": len(files), "skipped_count": len(skipped),
+              "skipped": skipped[:MAX_LISTED_SKIPS]},
     )

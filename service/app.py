@@ -1,33 +1,37 @@
 """`create_app(settings)`: the FastAPI application, its middleware, routes and lifespan.
 
 The lifespan owns everything stateful. On start-up it resolves the device, then loads and warms up the models
-in a background thread, so `/healthz` answers at once and `/readyz` turns 200 when every model is serving.
-On shutdown it marks the server as draining, stops each engine (finishing the batch in flight) and the codec
-threads.
+in a background task, so `/healthz` answers at once and `/readyz` turns 200 when every model is serving; after
+that a watcher keeps the served models in step with the models folder (hot reload). On shutdown it marks the
+server as draining, stops the watcher, each engine (finishing the batch in flight) and the codec threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import TypedDict
 
 import torch
 from fastapi import Depends, FastAPI
 
-from service.api.auth import require_api_key
+from service.api.auth import require_admin_key, require_api_key
 from service.api.body_limit import BodyLimitMiddleware
+from service.api.draining import DrainMiddleware
 from service.api.errors import install_error_handlers
 from service.api.request_metrics import RequestMetricsMiddleware
-from service.api.routes import health, interpolate, models, sample, score
+from service.api.routes import admin, health, interpolate, models, sample, score
 from service.devices import dtype_name, intra_op_threads, resolve
-from service.loading import load_all
+from service.draining import Drain
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry, ServedModel
-from service.runtime import LifespanState, ServiceRuntime
+from service.reloading import ModelReloader
+from service.runtime import ServiceRuntime
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -35,9 +39,20 @@ log = logging.getLogger(__name__)
 API_VERSION = "1"
 
 
-def create_app(settings: ServiceSettings) -> FastAPI:
-    """A new application with its own metrics registry; nothing is loaded until its lifespan starts."""
+class LifespanState(TypedDict):
+    """Starlette copies this into every request's `request.state`."""
+
+    runtime: ServiceRuntime
+    reloader: ModelReloader
+
+
+def create_app(settings: ServiceSettings, drain: Drain | None = None) -> FastAPI:
+    """A new application with its own metrics registry; nothing is loaded until its lifespan starts.
+
+    `drain`, when given, is the drain state the process running the app sets on SIGTERM (see `service.cli`).
+    """
     metrics = ServiceMetrics()
+    drain = drain if drain is not None else Drain()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
@@ -48,18 +63,23 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         runtime = ServiceRuntime(
             settings=settings,
             metrics=metrics,
-            registry=ModelRegistry(settings.default_model),
+            registry=ModelRegistry(settings.default_model, retire=_retire_in_background),
             codec_pool=ThreadPoolExecutor(settings.codec_threads, thread_name_prefix="wgan-codec"),
             api_keys=[key.get_secret_value().encode() for key in settings.api_keys],
+            admin_key=settings.admin_key.get_secret_value().encode() if settings.admin_key is not None else None,
+            drain=drain,
         )
-        cancel = threading.Event()
-        loading = asyncio.create_task(_load(runtime, device, dtype, cancel))
+        reloader = ModelReloader(runtime, device, dtype)
+        loading = asyncio.create_task(_load_then_watch(runtime, reloader, device, dtype))
         try:
-            yield {"runtime": runtime}
+            yield {"runtime": runtime, "reloader": reloader}
         finally:
-            cancel.set()
             runtime.registry.start_draining()
-            served = await asyncio.shield(loading)  # every engine it started, published or not
+            await reloader.close()  # a scan still loading a file finishes that file first
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
+            served = runtime.registry.start_draining()  # every engine still running, retiring ones included
             await asyncio.to_thread(_stop_engines, served)
             runtime.codec_pool.shutdown(wait=True, cancel_futures=True)
             log.info("stopped")
@@ -75,28 +95,44 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     keyed = [Depends(require_api_key)]
     for module in (models, sample, interpolate, score):
         app.include_router(module.router, dependencies=keyed)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(admin.router, dependencies=[Depends(require_admin_key)])
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, read_timeout_s=settings.request_read_timeout_s
+    )
+    app.add_middleware(DrainMiddleware, drain=drain, retry_after_s=settings.retry_after_s)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # outermost: sees every status, 413s included
     return app
 
 
-async def _load(
-    runtime: ServiceRuntime, device: torch.device, dtype: torch.dtype, cancel: threading.Event
-) -> list[ServedModel]:
+async def _load_then_watch(
+    runtime: ServiceRuntime, reloader: ModelReloader, device: torch.device, dtype: torch.dtype
+) -> None:
     settings = runtime.settings
     log.info("loading models from %s on %s/%s", settings.models_dir, device, dtype_name(dtype))
     try:
-        served = await asyncio.to_thread(load_all, settings, device, dtype, runtime.metrics, runtime.codec_pool, cancel)
+        report = await reloader.scan(settle=False)
     except Exception:
         log.exception("loading models failed")
-        served = []
-    for m in served:
-        runtime.metrics.model_info.labels(m.name, m.version, m.device, m.dtype).set(1)
-    warning = runtime.registry.publish(served)
+    else:
+        if not (report.loaded or report.failed):
+            log.warning("no *.safetensors checkpoints in %s; nothing to serve", settings.models_dir)
+    warning = runtime.registry.finish_loading()
     if warning:
         log.warning(warning)
+    served = runtime.registry.all()
     log.info("ready: %d model(s): %s", len(served), ", ".join(m.name for m in served) or "none")
-    return served
+    if settings.reload_poll_s > 0:
+        await reloader.watch(settings.reload_poll_s)
+
+
+def _retire_in_background(model: ServedModel) -> None:
+    """Stop a replaced or removed model's engine off the event loop (its queue is empty: nobody leases it)."""
+
+    def stop() -> None:
+        model.engine.stop()
+        log.info("retired %s version %s", model.name, model.version)
+
+    threading.Thread(target=stop, name=f"wgan-retire-{model.name}", daemon=True).start()
 
 
 def _stop_engines(served: list[ServedModel]) -> None:

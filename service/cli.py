@@ -14,12 +14,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
-import uvicorn
 from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
-from service.app import create_app
 from service.devices import DeviceError, resolve
+from service.server import serve
 from service.settings import ServiceSettings
 
 
@@ -110,18 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # share of the event loop's time under load.
     gc.collect()
     gc.freeze()
-    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal with these handlers in place: a requested stop
-    # that drained cleanly exits 0 (SIGTERM) or 130 (Ctrl-C) instead of dying by the signal or with a traceback.
+    # The server drains on SIGTERM/SIGINT, then uvicorn re-raises the signal with these handlers in place: a
+    # requested stop that drained cleanly exits 0 (SIGTERM) or 130 (Ctrl-C) instead of dying by the signal.
     signal.signal(signal.SIGTERM, _exit_with(0))
     signal.signal(signal.SIGINT, _exit_with(130))
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.log_level == "debug",
-        timeout_graceful_shutdown=30,
-    )
+    serve(settings)
     return 0
 
 

@@ -68,6 +68,13 @@ class UnauthorizedError(ServiceError):
     code = "unauthorized"
 
 
+class AdminDisabledError(ServiceError):
+    """The admin API was called on a server started without an admin key."""
+
+    status = 403
+    code = "admin_disabled"
+
+
 class PayloadTooLargeError(ServiceError):
     status = 413
     code = "payload_too_large"

@@ -1,11 +1,19 @@
-"""The models being served, published all at once when loading and warm-up have finished."""
+"""The models being served: published when loading finishes, then swapped one by one by the reloader.
+
+Requests hold a *lease* on the model they use (`with registry.lease(name) as model:`) for as long as they need
+it. A model that is replaced or removed while leased is retired only when its last lease ends, so swapping in
+a new version never fails a request that is already using the old one.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
 from models import CheckpointMetadata
 from service.engine.worker import BatchEngine
@@ -13,7 +21,7 @@ from service.errors import ModelNotFoundError, NotReadyError
 from service.model_runner import ModelRunner
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ServedModel:
     name: str
     version: str
@@ -23,6 +31,7 @@ class ServedModel:
     device: str
     dtype: str
     loaded_at: datetime
+    path: Path | None = None
 
     @property
     def kind(self) -> str:
@@ -40,15 +49,25 @@ class Readiness(StrEnum):
     DRAINING = "draining"
 
 
-class ModelRegistry:
-    """Name -> served model. Written once by the loader, then read by every request."""
+Retire = Callable[[ServedModel], None]
 
-    def __init__(self, preferred_default: str | None) -> None:
+
+def _ignore(model: ServedModel) -> None:
+    return None
+
+
+class ModelRegistry:
+    """Name -> served model. Written by the loader and the reloader, read by every request."""
+
+    def __init__(self, preferred_default: str | None, retire: Retire = _ignore) -> None:
         self._preferred_default = preferred_default
+        self._retire = retire
         self._models: dict[str, ServedModel] = {}
         self._default: str | None = None
         self._state = Readiness.LOADING
         self._lock = threading.Lock()
+        self._leases: dict[ServedModel, int] = {}
+        self._retiring: set[ServedModel] = set()
 
     @property
     def state(self) -> Readiness:
@@ -59,28 +78,52 @@ class ModelRegistry:
         return self._default
 
     def publish(self, models: list[ServedModel]) -> str | None:
-        """Make the models visible; returns a warning when the configured default is not among them."""
-        warning = None
+        """Make these models the ones served and end loading; returns a warning when the configured default is absent."""
         with self._lock:
             self._models = {m.name: m for m in models}
-            names = sorted(self._models)
-            if self._preferred_default is not None and self._preferred_default not in self._models:
-                warning = (
-                    f"default model {self._preferred_default!r} is not being served (loaded: {names or 'none'}); "
-                    f"using {names[0] if names else None!r}"
-                )
-            if self._preferred_default in self._models:
-                self._default = self._preferred_default
-            else:
-                self._default = names[0] if names else None
+        return self.finish_loading()
+
+    def finish_loading(self) -> str | None:
+        """Loading is over: ready (or no models) unless draining; returns a warning when the default is absent."""
+        with self._lock:
+            warning = self._choose_default_locked()
             if self._state is not Readiness.DRAINING:
-                self._state = Readiness.READY if models else Readiness.NO_MODELS
+                self._state = Readiness.READY if self._models else Readiness.NO_MODELS
         return warning
 
+    def replace(self, model: ServedModel) -> ServedModel | None:
+        """Serve `model` under its name from now on; the model it replaces (if any) retires once unleased."""
+        with self._lock:
+            old = self._models.get(model.name)
+            self._models[model.name] = model
+            self._choose_default_locked()
+            if self._state is Readiness.NO_MODELS:
+                self._state = Readiness.READY
+            retire_now = old is not None and self._retire_or_defer_locked(old)
+        if retire_now:
+            assert old is not None
+            self._retire(old)
+        return old
+
+    def remove(self, name: str) -> ServedModel | None:
+        """Stop serving `name`; the model retires once unleased."""
+        with self._lock:
+            old = self._models.pop(name, None)
+            if old is None:
+                return None
+            self._choose_default_locked()
+            if self._state is Readiness.READY and not self._models:
+                self._state = Readiness.NO_MODELS
+            retire_now = self._retire_or_defer_locked(old)
+        if retire_now:
+            self._retire(old)
+        return old
+
     def start_draining(self) -> list[ServedModel]:
+        """Refuse new work from now on; returns every model whose engine still runs (retiring ones included)."""
         with self._lock:
             self._state = Readiness.DRAINING
-            return list(self._models.values())
+            return list(self._models.values()) + list(self._retiring)
 
     def all(self) -> list[ServedModel]:
         return sorted(self._models.values(), key=lambda m: m.name)
@@ -105,3 +148,45 @@ class ModelRegistry:
                 f"no model named {name!r}; see GET /v1/models", {"available": sorted(self._models)}
             )
         return model
+
+    @contextmanager
+    def lease(self, name: str | None) -> Iterator[ServedModel]:
+        """`get(name)`, kept from retiring until the block ends."""
+        with self._lock:
+            model = self.get(name)
+            self._leases[model] = self._leases.get(model, 0) + 1
+        try:
+            yield model
+        finally:
+            with self._lock:
+                left = self._leases[model] - 1
+                if left:
+                    self._leases[model] = left
+                else:
+                    del self._leases[model]
+                retire_now = not left and model in self._retiring
+                if retire_now:
+                    self._retiring.discard(model)
+            if retire_now:
+                self._retire(model)
+
+    def _retire_or_defer_locked(self, old: ServedModel) -> bool:
+        """True when `old` can retire now; otherwise it retires when its last lease ends."""
+        if self._leases.get(old):
+            self._retiring.add(old)
+            return False
+        return True
+
+    def _choose_default_locked(self) -> str | None:
+        names = sorted(self._models)
+        warning = None
+        if self._preferred_default is not None and self._preferred_default not in self._models:
+            warning = (
+                f"default model {self._preferred_default!r} is not being served (loaded: {names or 'none'}); "
+                f"using {names[0] if names else None!r}"
+            )
+        if self._preferred_default in self._models:
+            self._default = self._preferred_default
+        else:
+            self._default = names[0] if names else None
+        return warning

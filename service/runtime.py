@@ -1,11 +1,12 @@
-"""What the lifespan builds and every request reads: settings, metrics, the model registry, the codec threads."""
+"""What the lifespan builds and every request reads: settings, metrics, the model registry, the codec threads,
+the keys and the drain state."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypedDict
 
+from service.draining import Drain
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry
 from service.settings import ServiceSettings
@@ -18,9 +19,5 @@ class ServiceRuntime:
     registry: ModelRegistry
     codec_pool: ThreadPoolExecutor
     api_keys: list[bytes]  # encoded once; compared in constant time by service.api.auth
-
-
-class LifespanState(TypedDict):
-    """Starlette copies this into every request's `request.state`."""
-
-    runtime: ServiceRuntime
+    admin_key: bytes | None
+    drain: Drain

@@ -54,6 +54,36 @@ class ServiceSettings(BaseSettings):
         description="comma-separated keys; when set, /v1/* needs 'Authorization: Bearer KEY' "
         "(prefer the environment variable: command lines are visible to other users)",
     )
+    admin_key: SecretStr | None = Field(
+        None,
+        description="key for POST /v1/admin/reload ('Authorization: Bearer KEY'); unset: the admin API refuses "
+        "every call (prefer the environment variable)",
+    )
+    reload_poll_s: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="seconds between scans of the models folder for new, changed or removed checkpoints; a file is "
+        "loaded once its size and mtime hold still for one interval; 0 turns the watcher off",
+    )
+    drain_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="on SIGTERM: longest wait for requests in flight to finish before the process exits",
+    )
+    keep_alive_timeout_s: float = Field(5.0, gt=0, le=600, description="idle keep-alive connections close after this")
+    request_read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="longest a client may take to send a request's headers, and again its body; slower clients get "
+        "408 and are disconnected",
+    )
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest request line plus headers; past it the answer is 431"
+    )
+    max_headers: int = Field(100, ge=8, description="most header fields in one request; past it the answer is 431")
     codec_threads: int = Field(2, gt=0, le=64, description="threads that encode and decode images")
     torch_threads: int | None = Field(
         None,
@@ -80,6 +110,16 @@ class ServiceSettings(BaseSettings):
                 raise ValueError("API keys must not contain whitespace or commas")
         return value
 
+    @field_validator("admin_key")
+    @classmethod
+    def _admin_key_usable(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if not secret or any(ch.isspace() for ch in secret):
+            raise ValueError("the admin key must be non-empty and contain no whitespace")
+        return value
+
     @field_validator("models_dir")
     @classmethod
     def _models_dir_exists(cls, value: Path) -> Path:
@@ -94,6 +134,14 @@ class ServiceSettings(BaseSettings):
         if not _DEVICE_PATTERN.match(value):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _admin_key_is_its_own(self) -> "ServiceSettings":
+        if self.admin_key is not None and self.admin_key.get_secret_value() in {
+            key.get_secret_value() for key in self.api_keys
+        }:
+            raise ValueError("the admin key must differ from every API key")
+        return self
 
     @model_validator(mode="after")
     def _dtype_needs_cuda(self) -> "ServiceSettings":

@@ -1,4 +1,5 @@
-"""Optional API keys for /v1/*: `Authorization: Bearer <key>`, compared in constant time, never logged."""
+"""API keys for /v1/* and the admin key for /v1/admin/*: `Authorization: Bearer <key>`, compared in constant time,
+never logged."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.api.dependencies import get_runtime
-from service.errors import UnauthorizedError
+from service.errors import AdminDisabledError, UnauthorizedError
 from service.runtime import ServiceRuntime
 
 _bearer = HTTPBearer(auto_error=False, description="required when the server is started with API keys")
+_admin_bearer = HTTPBearer(
+    auto_error=False, scheme_name="AdminKey", description="the admin key the server was started with"
+)
 
 
 def key_matches(candidate: str, keys: list[bytes]) -> bool:
@@ -35,3 +39,16 @@ async def require_api_key(
         raise UnauthorizedError("this server needs an API key: send 'Authorization: Bearer <key>'")
     if not key_matches(credentials.credentials, keys):
         raise UnauthorizedError("the API key is not valid")
+
+
+async def require_admin_key(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)],
+    runtime: Annotated[ServiceRuntime, Depends(get_runtime)],
+) -> None:
+    """The admin key, and only it (an API key is not enough); refused outright when the server has none."""
+    if runtime.admin_key is None:
+        raise AdminDisabledError("the admin API is off: start the server with an admin key (WGAN_ADMIN_KEY)")
+    if credentials is None:
+        raise UnauthorizedError("the admin API needs 'Authorization: Bearer <admin key>'")
+    if not key_matches(credentials.credentials, [runtime.admin_key]):
+        raise UnauthorizedError("the admin key is not valid")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from service.reloading import ModelReloader
 from service.runtime import ServiceRuntime
 
 
@@ -14,3 +15,9 @@ async def get_runtime(request: Request) -> ServiceRuntime:
     runtime = request.state.runtime
     assert isinstance(runtime, ServiceRuntime)
     return runtime
+
+
+async def get_reloader(request: Request) -> ModelReloader:
+    reloader = request.state.reloader
+    assert isinstance(reloader, ModelReloader)
+    return reloader

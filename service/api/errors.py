@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Send
 
 from service.api.responses import dumps
 from service.api.schemas import ErrorResponse
@@ -25,12 +26,15 @@ log = logging.getLogger(__name__)
 _HTTP_CODES = {
     400: "malformed_body",
     401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    408: "request_timeout",
+    431: "headers_too_large",
     503: "unavailable",
 }
 
@@ -40,6 +44,16 @@ def error_body(code: str, message: str, details: Any = None) -> bytes:
     if details is not None:
         error["details"] = details
     return dumps({"error": error})
+
+
+async def send_error(
+    send: Send, status: int, code: str, message: str, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """Answer with the envelope straight through ASGI (for middleware that refuses before the app runs)."""
+    body = error_body(code, message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
+    await send({"type": "http.response.body", "body": body})
 
 
 def error_response(
@@ -137,6 +151,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         400: "malformed body",
         401: "missing or wrong API key",
+        403: "the admin API is off (no admin key configured)",
         404: "unknown model",
         406: "the Accept header asks for something this request cannot return",
         413: "payload too large",

@@ -176,3 +176,23 @@ class ScoreResponse(BaseModel):
     model: str
     version: str
     scores: list[Score]
+
+
+# ---- admin ----------------------------------------------------------------------------------------------------
+
+
+class ReloadedModel(BaseModel):
+    name: str
+    version: str
+
+
+class RefusedCheckpoint(BaseModel):
+    name: str
+    reason: str = Field(description="why the file was refused; the version already serving (if any) is kept")
+
+
+class ReloadResponse(BaseModel):
+    loaded: list[ReloadedModel] = Field(description="new or changed checkpoints now serving")
+    unchanged: list[str]
+    removed: list[str] = Field(description="models whose file is gone; no longer served")
+    failed: list[RefusedCheckpoint]

@@ -33,7 +33,7 @@ async def healthz() -> Response:
 )
 async def readyz(runtime: Runtime) -> Response:
     registry = runtime.registry
-    state = registry.state
+    state = Readiness.DRAINING if runtime.drain.draining else registry.state
     body = ReadyResponse(status=state.value, models=[m.name for m in registry.all()]).model_dump()
     if state is Readiness.READY:
         return json_response(body)

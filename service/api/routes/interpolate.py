@@ -108,12 +108,12 @@ def _renderer(fmt: str, model: ServedModel, n_points: int, steps: int, frame_ms:
     summary="Walk the latent space through two or more points",
 )
 async def interpolate(body: InterpolateRequest, request: Request, runtime: Runtime) -> Response:
-    model = runtime.registry.get(body.model)
-    fmt = _check(body, model, runtime.settings.max_frames)
-    n_frames = frame_count(len(body.points), body.steps)
-    render = _renderer(fmt, model, len(body.points), body.steps, body.frame_ms)
-    inputs = Deferred(n_frames, functools.partial(frame_latents, body, model.z_dim))
-    payload = await model.engine.submit(Op.GENERATE, inputs, render, until_disconnected(request))
+    with runtime.registry.lease(body.model) as model:
+        fmt = _check(body, model, runtime.settings.max_frames)
+        n_frames = frame_count(len(body.points), body.steps)
+        render = _renderer(fmt, model, len(body.points), body.steps, body.frame_ms)
+        inputs = Deferred(n_frames, functools.partial(frame_latents, body, model.z_dim))
+        payload = await model.engine.submit(Op.GENERATE, inputs, render, until_disconnected(request))
     if fmt in ("gif", "webp"):
         return Response(payload, media_type=MEDIA_TYPES[fmt], headers={"X-Model-Version": model.version})
     return raw_json_response(payload)

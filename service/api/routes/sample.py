@@ -136,13 +136,13 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
 )
 async def sample(body: SampleRequest, request: Request, runtime: Runtime) -> Response:
     settings = runtime.settings
-    model = runtime.registry.get(body.model)
-    plan = plan_sample(body, model, settings.max_images_per_sample, request.headers.get("accept"))
-    z = SeededLatents(plan.seeds, model.z_dim, body.truncation)
-    render = _renderer(plan, model, z if body.return_latents else None)
-    payload = await model.engine.submit(
-        Op.GENERATE, Deferred(len(plan.seeds), z.build), render, until_disconnected(request)
-    )
+    with runtime.registry.lease(body.model) as model:
+        plan = plan_sample(body, model, settings.max_images_per_sample, request.headers.get("accept"))
+        z = SeededLatents(plan.seeds, model.z_dim, body.truncation)
+        render = _renderer(plan, model, z if body.return_latents else None)
+        payload = await model.engine.submit(
+            Op.GENERATE, Deferred(len(plan.seeds), z.build), render, until_disconnected(request)
+        )
     if plan.delivery == "json":
         return raw_json_response(payload)
     media_type = MEDIA_TYPES[plan.format]

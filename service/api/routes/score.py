@@ -167,7 +167,7 @@ async def _inputs(uploads: _Uploads, model: ServedModel, runtime: ServiceRuntime
 async def score(request: Request, runtime: Runtime) -> Response:
     uploads = await _read(request, runtime.settings)
     name = uploads.request.model if uploads.request is not None else uploads.fields.model  # type: ignore[union-attr]
-    model = runtime.registry.get(name)
-    inputs = await _inputs(uploads, model, runtime)
-    payload = await model.engine.submit(Op.SCORE, inputs, _render(model), until_disconnected(request))
+    with runtime.registry.lease(name) as model:
+        inputs = await _inputs(uploads, model, runtime)
+        payload = await model.engine.submit(Op.SCORE, inputs, _render(model), until_disconnected(request))
     return raw_json_response(payload)

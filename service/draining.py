@@ -1,0 +1,44 @@
+"""Graceful stop: once draining begins, new API requests are refused with 503 while those in flight finish.
+
+`Drain` is shared by the app (`service.api.draining` counts requests in flight and refuses new ones) and the
+process that runs it (which starts draining on SIGTERM and waits for the count to reach zero before letting the server
+close). Every method is called on the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+
+class Drain:
+    def __init__(self) -> None:
+        self._draining = False
+        self._in_flight = 0
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def begin(self) -> None:
+        self._draining = True
+
+    def enter(self) -> None:
+        self._in_flight += 1
+
+    def leave(self) -> None:
+        self._in_flight -= 1
+
+    async def wait_idle(self, timeout_s: float, poll_s: float = 0.02) -> bool:
+        """Wait until no request is in flight; False when `timeout_s` ran out first."""
+        deadline = time.monotonic() + timeout_s
+        while self._in_flight > 0:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(poll_s)
+        return True

@@ -1,0 +1,136 @@
+"""uvicorn's httptools protocol with limits on the request head and answers in the API's error envelope.
+
+uvicorn reads request lines and headers without a size limit, and waits for them without a deadline. Here:
+- a request line plus headers over `max_header_bytes`, or more than `max_headers` header fields, is answered
+  431 and the connection closed;
+- headers that have not all arrived `header_timeout_s` after the request began (a client trickling bytes to
+  hold connections open) are answered 408 and the connection closed; a connection that sends nothing at all in
+  that time is closed;
+- anything that is not valid HTTP/1.1 (a bad Content-Length, say) is answered 400 with the error envelope
+  rather than uvicorn's plain text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from service.api.errors import error_body
+
+
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing; httptools turns it into a parser error."""
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    max_header_bytes: ClassVar[int] = 64 * 1024
+    max_headers: ClassVar[int] = 100
+    header_timeout_s: ClassVar[float] = 30.0
+
+    _header_timer: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+    _head_fields = 0
+    _began = False
+    _refusal: tuple[int, str, str] | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._began = True
+        self._head_bytes = 0
+        self._head_fields = 0
+        if self._header_timer is None:
+            self._arm_header_timer()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_fields += 1
+        if self._head_fields > self.max_headers:
+            self._refuse(431, "too_many_headers", f"the request has more than {self.max_headers} header fields")
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._cancel_header_timer()
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """Every parser failure ends here (uvicorn calls it): the envelope, then close."""
+        status, code, message = self._refusal or (400, "malformed_request", "the request is not valid HTTP/1.1")
+        self._refusal = None
+        self._write_error_and_close(status, code, message)
+
+    # ---- helpers ------------------------------------------------------------------------------------------------
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_header_bytes:
+            self._refuse(
+                431, "headers_too_large", f"the request line and headers are larger than {self.max_header_bytes} bytes"
+            )
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        self._refusal = (status, code, message)
+        raise _Refused(message)
+
+    def _write_error_and_close(self, status: int, code: str, message: str) -> None:
+        if self.transport.is_closing():
+            return
+        body = error_body(code, message)
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head.extend([name, b": ", value, b"\r\n"])
+        head.extend(
+            [
+                b"content-type: application/json\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                b"connection: close\r\n",
+                b"\r\n",
+            ]
+        )
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._header_timeout)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False  # a pipelined request is being answered: close after it
+            return
+        if not self._began:
+            self.transport.close()  # nothing was sent at all
+            return
+        self._write_error_and_close(
+            408, "request_timeout", f"the request headers did not arrive within {self.header_timeout_s:g} s"
+        )
+
+
+def guarded_protocol(max_header_bytes: int, max_headers: int, header_timeout_s: float) -> type[HttpToolsProtocol]:
+    """A protocol class for `uvicorn.Config(http=...)` with these limits."""
+    return type(
+        "GuardedHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {"max_header_bytes": max_header_bytes, "max_headers": max_headers, "header_timeout_s": header_timeout_s},
+    )

@@ -19,7 +19,7 @@ def tiny_points_config_dict() -> dict[str, Any]:
         "seed": 0,
         "data": {"dataset": "ring8", "heldout": 500},
         "model": {"generator": {"hidden": 32, "depth": 2}, "critic": {"hidden": 32, "depth": 2}},
-        "train": {"iterations": 20, "batch_size": 64, "sample_every": 0},
+        "train": {"iterations": 20, "batch_size": 64, "sample_every": 0, "threads": 1},
         "eval": {"reference_samples": 256, "point_samples": 500},
     }
 
@@ -31,7 +31,7 @@ def tiny_image_config_dict() -> dict[str, Any]:
         "seed": 0,
         "data": {"dataset": "digits", "resolution": 16, "channels": 1},
         "model": {"generator": {"z_dim": 16, "width": 16}, "critic": {"width": 16, "norm": "layer"}},
-        "train": {"iterations": 15, "batch_size": 16, "sample_every": 0},
+        "train": {"iterations": 15, "batch_size": 16, "sample_every": 0, "threads": 1},
         "eval": {"reference_samples": 128, "grid_size": 4},
     }
 

@@ -113,8 +113,6 @@ class Trainer:
         self.out_dir = out_dir
         self.device = device
         self.show_progress = progress
-        if config.train.threads:
-            torch.set_num_threads(config.train.threads)
         torch.manual_seed(config.seed)  # weight initialisation
         self.dataset = load_dataset(config.data, config.model.kind)
         _check_shapes(config, self.dataset)
@@ -307,6 +305,14 @@ class Trainer:
 
 
 def train(config: TrainConfig, out_dir: str | Path, device: str = "auto", progress: bool = True) -> Path:
-    """Train `config` into `out_dir`; return the final checkpoint `out_dir/<config.name>.safetensors`."""
-    trainer = Trainer(config, Path(out_dir), resolve_device(device), progress)
-    return trainer.run()
+    """Train `config` into `out_dir`; return the final checkpoint `out_dir/<config.name>.safetensors`.
+
+    `config.train.threads` applies for the duration of the call; the previous torch thread count is restored.
+    """
+    previous_threads = torch.get_num_threads()
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    try:
+        return Trainer(config, Path(out_dir), resolve_device(device), progress).run()
+    finally:
+        torch.set_num_threads(previous_threads)

@@ -16,7 +16,7 @@ TINY = {
     "name": "cli-ring8",
     "data": {"dataset": "ring8", "heldout": 200},
     "model": {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}},
-    "train": {"iterations": 1000, "batch_size": 32, "sample_every": 0},
+    "train": {"iterations": 1000, "batch_size": 32, "sample_every": 0, "threads": 1},
     "eval": {"reference_samples": 64, "point_samples": 200},
 }
 

@@ -18,7 +18,7 @@ def _points_config(**train_overrides) -> TrainConfig:
         "name": "pts",
         "data": {"dataset": "grid25", "heldout": 300},
         "model": {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}},
-        "train": {"iterations": 30, "batch_size": 32, "sample_every": 0, **train_overrides},
+        "train": {"iterations": 30, "batch_size": 32, "sample_every": 0, "threads": 1, **train_overrides},
         "eval": {"reference_samples": 100, "point_samples": 400},
     })
 
@@ -85,6 +85,12 @@ def test_the_time_budget_stops_early_and_still_writes_the_checkpoint(tmp_path):
 def test_the_trainer_builds_no_batch_norm_critic(tmp_path):
     trainer = Trainer(_points_config(), tmp_path, torch.device("cpu"), progress=False)
     assert not has_batch_norm(trainer.nets.critic)
+
+
+def test_threads_apply_during_the_run_only(tmp_path):
+    before = torch.get_num_threads()
+    train(_points_config(iterations=2, threads=1), tmp_path, device="cpu", progress=False)
+    assert torch.get_num_threads() == before
 
 
 def test_device_resolution():

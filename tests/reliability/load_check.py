@@ -1,0 +1,153 @@
+"""Drive `tests.reliability.load_generator` against a real `wgan-serve` and judge every answer it recorded.
+
+A 200 must hold exactly the images of its seeds: each PNG is decoded and compared, pixel for pixel, with the
+generator run in this process on that seed alone (`models.load_checkpoint` + `latents_for_seeds` +
+`to_uint8`, a batch of one). A 503 must carry `Retry-After`. Anything else, and any request that hung, is an
+error. The server's resident memory is read from /proc before and after the measured run (after a warm-up run,
+so the baseline is not the cold process).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models import load_checkpoint, latents_for_seeds, to_uint8
+from tests.deploy.processes import ROOT
+from tests.e2e.serve_process import start_serve
+
+WARM_UP_FIRST_SEED = 50_000_000
+MEASURED_FIRST_SEED = 1_000_000
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    requests: int
+    concurrency: int
+    warm_up_requests: int
+    server_flags: tuple[str, ...] = ()
+    max_seconds: float = 600.0
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process, from /proc/PID/status (kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def run_generator(url: str, out: Path, requests: int, concurrency: int, first_seed: int, max_seconds: float) -> dict:
+    """The load generator as its own process; returns its summary line."""
+    cmd = [
+        sys.executable, "-m", "tests.reliability.load_generator", "--url", url, "--requests", str(requests),
+        "--concurrency", str(concurrency), "--first-seed", str(first_seed), "--max-seconds", str(max_seconds),
+        "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=max_seconds + 120, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"load generator failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def expected_images(checkpoint: Path, seeds: Iterable[int]) -> dict[int, np.ndarray]:
+    """seed -> [H, W, C] uint8, each generated alone (a batch of one) in this process."""
+    ck = load_checkpoint(checkpoint)
+    out: dict[int, np.ndarray] = {}
+    with torch.inference_mode():
+        for seed in sorted(set(seeds)):
+            z = latents_for_seeds([seed], ck.metadata.z_dim)  # [1, z_dim]
+            out[seed] = to_uint8(ck.generator(z))[0].numpy()  # [H, W, C]
+    return out
+
+
+def _decode_png(data: str) -> np.ndarray:
+    pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(data)), formats=("PNG",)))
+    return pixels[:, :, None] if pixels.ndim == 2 else pixels  # [H, W, C]
+
+
+def judge(records: list[dict[str, Any]], checkpoint: Path) -> dict[str, Any]:
+    """Count every outcome; a 200 is correct only when each image is its seed's, exactly, in order."""
+    ok_seeds = [s for r in records if r["status"] == 200 for s in r["seeds"]]
+    expected = expected_images(checkpoint, ok_seeds)
+    figures: Counter[str] = Counter()
+    examples: list[dict[str, Any]] = []
+    for record in records:
+        status = record["status"]
+        if status == 200:
+            images = record.get("images", [])
+            right = [s for s, _ in images] == record["seeds"] and all(
+                np.array_equal(_decode_png(data), expected[seed]) for seed, data in images
+            )
+            figures["answered_correctly" if right else "wrong_images"] += 1
+            figures["images_checked"] += len(images)
+        elif status == 503 and record.get("retry_after"):
+            figures["overloaded_503"] += 1
+        elif record.get("outcome") == "hung":
+            figures["hung"] += 1
+        else:
+            figures["other_errors"] += 1
+        if status not in (200, 503) and len(examples) < 5:
+            examples.append(record)
+    result: dict[str, Any] = {
+        key: figures[key]
+        for key in ("answered_correctly", "images_checked", "overloaded_503", "wrong_images", "other_errors", "hung")
+    }
+    result["error_examples"] = examples
+    return result
+
+
+def load_run(models_dir: Path, work: Path, plan: LoadPlan) -> dict[str, Any]:
+    """Start the server, warm it up, measure RSS, run the plan, measure again, stop it (SIGTERM) and judge."""
+    log = work / "wgan-serve.log"
+    server = start_serve(models_dir, log, "--torch-threads", "1", *plan.server_flags)
+    try:
+        run_generator(server.url, work / "warm_up.jsonl", plan.warm_up_requests, plan.concurrency,
+                      WARM_UP_FIRST_SEED, plan.max_seconds)  # fmt: skip
+        time.sleep(0.5)
+        rss_before = rss_kib(server.proc.pid)
+        summary = run_generator(server.url, work / "load.jsonl", plan.requests, plan.concurrency,
+                                MEASURED_FIRST_SEED, plan.max_seconds)  # fmt: skip
+        time.sleep(0.5)
+        rss_after = rss_kib(server.proc.pid)
+    finally:
+        exit_code = server.stop()
+    figures = {
+        "requests_planned": plan.requests,
+        "concurrency": plan.concurrency,
+        "server_flags": list(plan.server_flags),
+        **summary,
+        **judge(read_records(work / "load.jsonl"), models_dir / "digits.safetensors"),
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "rss_change_percent": round(100.0 * (rss_after - rss_before) / rss_before, 2),
+        "server_exit_code": exit_code,
+    }
+    print(json.dumps({"load": figures}))
+    return figures
+
+
+def assert_nothing_lost(figures: dict[str, Any], plan: LoadPlan, log: Path) -> None:
+    assert figures["requests_sent"] == plan.requests, figures
+    assert figures["hung"] == 0 and figures["other_errors"] == 0, figures["error_examples"]
+    assert figures["wrong_images"] == 0, figures
+    assert figures["answered_correctly"] + figures["overloaded_503"] == plan.requests, figures
+    assert abs(figures["rss_change_percent"]) <= 10.0, figures
+    assert figures["server_exit_code"] == 0, log.read_text()[-3000:]

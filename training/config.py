@@ -3,14 +3,14 @@
 Every field has a documented default, so a run's YAML is a short diff. Unknown keys are refused everywhere
 (`extra="forbid"`), and so is a critic with batch norm when the loss uses a per-sample gradient penalty.
 
-Example (configs/ring8.yaml)::
+Example (a short diff over the defaults)::
 
-    name: ring8
-    data: {dataset: ring8}
+    name: digits16
+    data: {dataset: digits, resolution: 16}
     model:
-      generator: {hidden: 256, depth: 3}
-      critic: {hidden: 256, depth: 3}
-    train: {iterations: 3000, batch_size: 256}
+      generator: {z_dim: 32, width: 32}
+      critic: {width: 32, norm: layer}
+    train: {iterations: 2000, batch_size: 64, ema_decay: 0.999}
 
 The `model.generator` / `model.critic` sections are the `models` package's architecture configs
 (`PointGeneratorConfig`, `ImageCriticConfig`, ...). Their `kind` follows from the dataset, and for images

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import struct
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import InvalidRequestError, ServiceError
 
@@ -53,7 +54,11 @@ class DecodeTarget:
 
 
 def decode_image(data: bytes, target: DecodeTarget, index: int = 0) -> np.ndarray:
-    """Bytes of one PNG/JPEG/WebP -> [H, W, C] uint8 for the model. `index` only names the image in errors."""
+    """Bytes of one PNG/JPEG/WebP -> [H, W, C] uint8 for the model. `index` only names the image in errors.
+
+    The image is first turned upright (EXIF orientation), 16-bit grey is scaled to 8 bits, transparency is
+    composited over black, and palettes are expanded; animations are refused.
+    """
     what = f"image {index}"
     try:
         image = Image.open(io.BytesIO(data), formats=_ACCEPTED_FORMATS)
@@ -70,16 +75,25 @@ def decode_image(data: bytes, target: DecodeTarget, index: int = 0) -> np.ndarra
                 f"{what} is {width}x{height} = {width * height} pixels; the limit is {target.max_pixels}",
                 {"index": index, "width": width, "height": height, "max_pixels": target.max_pixels},
             )
-        if (height, width) != (target.height, target.width) and target.resize != "fit":
-            raise ImageSizeError(
-                f"{what} is {width}x{height} but the model takes {target.width}x{target.height}; "
-                'resize it or send "resize": "fit"',
-                {"index": index, "width": width, "height": height, "expected": [target.width, target.height]},
+        frames = int(getattr(image, "n_frames", 1))
+        if frames > 1:
+            raise UnsupportedImageError(
+                f"{what} is animated ({frames} frames); send a single still image", {"index": index, "frames": frames}
             )
         try:
+            if _orientation(image) in _TRANSPOSING:
+                width, height = height, width
+            if (height, width) != (target.height, target.width) and target.resize != "fit":
+                raise ImageSizeError(
+                    f"{what} is {width}x{height} but the model takes {target.width}x{target.height}; "
+                    'resize it or send "resize": "fit"',
+                    {"index": index, "width": width, "height": height, "expected": [target.width, target.height]},
+                )
             image.load()
-            converted = image.convert("L" if target.channels == 1 else "RGB")
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            converted = _to_model_mode(ImageOps.exif_transpose(image), target.channels)
+        except ServiceError:
+            raise
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
             raise CorruptImageError(
                 f"{what} could not be decoded (truncated or corrupt): {exc}", {"index": index}
             ) from exc
@@ -87,6 +101,33 @@ def decode_image(data: bytes, target: DecodeTarget, index: int = 0) -> np.ndarra
         converted = converted.resize((target.width, target.height), Image.Resampling.LANCZOS)
     pixels = np.asarray(converted, dtype=np.uint8)
     return pixels[:, :, None] if pixels.ndim == 2 else pixels  # [H, W, C]
+
+
+# EXIF orientations 5..8 swap width and height.
+_TRANSPOSING = frozenset({5, 6, 7, 8})
+_EXIF_ORIENTATION = 0x0112
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _to_model_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Any decoded mode -> 8-bit L (1 channel) or RGB (3 channels)."""
+    mode = "L" if channels == 1 else "RGB"
+    if image.mode.startswith("I"):  # 16-bit grey PNG ("I;16*", or "I" holding 16-bit values)
+        wide = np.asarray(image).astype(np.uint32)  # [H, W]
+        image = Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8))
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+    return image.convert(mode)
 
 
 def decode_images(blobs: list[bytes], target: DecodeTarget) -> np.ndarray:

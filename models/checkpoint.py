@@ -145,6 +145,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         save_file(tensors, tmp_name, metadata=header)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600; a checkpoint is meant to be read by a serving user
         with open(tmp_name, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_name, path)

@@ -232,3 +232,9 @@ def test_concurrent_reader_never_sees_a_partial_file(tmp_path: Path) -> None:
         thread.join()
     assert errors == []
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_saved_file_is_readable_by_others(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    _write(path)
+    assert path.stat().st_mode & 0o044 == 0o044

@@ -52,3 +52,13 @@ def tiny_image_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     config = TrainConfig.model_validate(tiny_image_config_dict())
     return train(config, tmp_path_factory.mktemp("tiny_image_run"), device="cpu", progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_image_checkpoint_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another real 1x16x16 checkpoint (`tiny-digits-v2.safetensors`, same architecture, trained from seed 1):
+    a new version of the same model for hot-reload tests."""
+    from training import TrainConfig, train
+
+    config = TrainConfig.model_validate({**tiny_image_config_dict(), "name": "tiny-digits-v2", "seed": 1})
+    return train(config, tmp_path_factory.mktemp("tiny_image_run_v2"), device="cpu", progress=False)

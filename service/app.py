@@ -70,6 +70,11 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> FastAPI
             drain=drain,
         )
         reloader = ModelReloader(runtime, device, dtype)
+
+        async def abandon_queued() -> None:  # the drain timed out: answer every queued request 503 now
+            await asyncio.to_thread(_stop_engines, runtime.registry.start_draining())
+
+        drain.on_abandon(abandon_queued)
         loading = asyncio.create_task(_load_then_watch(runtime, reloader, device, dtype))
         try:
             yield {"runtime": runtime, "reloader": reloader}

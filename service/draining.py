@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 
 
@@ -16,6 +17,7 @@ class Drain:
     def __init__(self) -> None:
         self._draining = False
         self._in_flight = 0
+        self._abandon: Callable[[], Awaitable[None]] | None = None
 
     @property
     def draining(self) -> bool:
@@ -33,6 +35,15 @@ class Drain:
 
     def leave(self) -> None:
         self._in_flight -= 1
+
+    def on_abandon(self, abandon: Callable[[], Awaitable[None]]) -> None:
+        """What `abandon` runs: the app answers every request still queued (503) so none is cut off unanswered."""
+        self._abandon = abandon
+
+    async def abandon(self) -> None:
+        """The drain timed out: have the app answer what is left now."""
+        if self._abandon is not None:
+            await self._abandon()
 
     async def wait_idle(self, timeout_s: float, poll_s: float = 0.02) -> bool:
         """Wait until no request is in flight; False when `timeout_s` ran out first."""

@@ -2,8 +2,9 @@
 
 On the first signal the server starts draining instead of closing at once: `/readyz` answers 503, new API
 requests are refused with a 503 envelope (and `Connection: close`), and requests already in flight run to the
-end. Once none is left, or `drain_timeout_s` has passed, uvicorn's own shutdown follows (listeners closed,
-the lifespan's shutdown stops the engines). A second signal skips the wait.
+end. Once none is left, uvicorn's own shutdown follows (listeners closed, the lifespan's shutdown stops the
+engines). Past `drain_timeout_s` the engines are stopped first, so every request still queued is answered
+503 rather than cut off. A second signal skips the wait.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from service.http_protocol import guarded_protocol
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+# After the drain timeout, how long requests that were just answered 503 get to send their responses.
+_ABANDON_GRACE_S = 2.0
 
 
 class DrainingServer(uvicorn.Server):
@@ -52,7 +56,9 @@ class DrainingServer(uvicorn.Server):
         if await self._drain.wait_idle(self._drain_timeout_s):
             log.info("drained: no request in flight")
         else:
-            log.warning("drain timeout: %d request(s) still in flight", self._drain.in_flight)
+            log.warning("drain timeout: %d request(s) still in flight; answering them 503", self._drain.in_flight)
+            await self._drain.abandon()
+            await self._drain.wait_idle(_ABANDON_GRACE_S)
         super().handle_exit(sig, None)
 
 

@@ -154,6 +154,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "the admin API is off (no admin key configured)",
         404: "unknown model",
         406: "the Accept header asks for something this request cannot return",
+        408: "the request body did not arrive in time",
         413: "payload too large",
         415: "unsupported image",
         422: "validation error",

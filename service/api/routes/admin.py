@@ -19,7 +19,7 @@ router = APIRouter(tags=["admin"])
 @router.post(
     "/v1/admin/reload",
     response_model=ReloadResponse,
-    responses=error_responses(401, 403, 503),
+    responses=error_responses(400, 401, 403, 408, 413, 503),
     summary="Load new or changed checkpoints from the models folder now (admin key)",
 )
 async def reload_models(reloader: Annotated[ModelReloader, Depends(get_reloader)]) -> Response:

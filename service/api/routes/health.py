@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from service.api.dependencies import get_runtime
-from service.api.errors import error_responses
 from service.api.responses import json_response
 from service.api.schemas import HealthResponse, ReadyResponse
 from service.metrics import CONTENT_TYPE
@@ -28,7 +27,7 @@ async def healthz() -> Response:
 @router.get(
     "/readyz",
     response_model=ReadyResponse,
-    responses=error_responses(503),
+    responses={503: {"model": ReadyResponse, "description": "loading, draining, or no model to serve"}},
     summary="Readiness: 200 once every model is loaded and warmed up",
 )
 async def readyz(runtime: Runtime) -> Response:

@@ -103,7 +103,7 @@ def _renderer(fmt: str, model: ServedModel, n_points: int, steps: int, frame_ms:
             "description": "JSON frames by default; one animation (raw bytes) for format gif or webp",
             "content": {"image/gif": _RAW_CONTENT, "image/webp": _RAW_CONTENT},
         },
-        **error_responses(400, 401, 404, 413, 422, 503, 504),
+        **error_responses(400, 401, 404, 408, 413, 422, 503, 504),
     },
     summary="Walk the latent space through two or more points",
 )

@@ -130,7 +130,7 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
                 "X-Seeds": {"description": "comma-separated seeds (raw responses)", "schema": {"type": "string"}}
             },
         },
-        **error_responses(400, 401, 404, 406, 413, 422, 503, 504),
+        **error_responses(400, 401, 404, 406, 408, 413, 422, 503, 504),
     },
     summary="Generate images (or points) from seeds",
 )

@@ -160,7 +160,7 @@ async def _inputs(uploads: _Uploads, model: ServedModel, runtime: ServiceRuntime
 @router.post(
     "/v1/score",
     response_model=ScoreResponse,
-    responses=error_responses(400, 401, 404, 413, 415, 422, 503, 504),
+    responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503, 504),
     openapi_extra={"requestBody": _REQUEST_BODY},
     summary="Score images (or points) with the critic",
 )

@@ -6,7 +6,7 @@ MODELS_DIR ?= bundled_models
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 
-.PHONY: venv sysdeps test serve clean
+.PHONY: venv sysdeps test reliability serve clean
 
 # System tools the deployment tests drive for real: docker-compose (validates the compose files),
 # nginx (the load balancer) and prometheus (scrapes a live server). Installed from Debian's packages when missing.
@@ -35,6 +35,11 @@ venv: $(VENV)/.installed
 
 test: sysdeps venv
 	$(BIN)/python -m pytest -q
+
+# The whole reliability suite at full size: 20,000 seeded requests at concurrency 128 (and a small-queue run),
+# over 1,000 schemathesis cases per server, hostile input, hot reload, shutdown. Figures print as JSON lines.
+reliability: venv
+	$(BIN)/python -m pytest tests/reliability -m '' -s -q
 
 serve: venv
 	$(BIN)/wgan-serve --models-dir $(MODELS_DIR) --host $(HOST) --port $(PORT)

@@ -38,6 +38,11 @@ def test_defaults_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         ({"api_keys": ["has space"]}, "whitespace"),
         ({"max_frames": 1}, "greater than or equal to 2"),
         ({"unknown_setting": 1}, "Extra inputs"),
+        ({"admin_key": "has space"}, "no whitespace"),
+        ({"admin_key": "shared-key", "api_keys": ["shared-key"]}, "must differ from every API key"),
+        ({"reload_poll_s": -1}, "greater than or equal to 0"),
+        ({"drain_timeout_s": 0}, "greater than 0"),
+        ({"max_header_bytes": 10}, "greater than or equal to 1024"),
     ],
 )
 def test_unsafe_values_are_refused_with_a_clear_message(tmp_path: Path, overrides: dict, message: str) -> None:

@@ -99,11 +99,24 @@ class ModelConfig(_Strict):
 
 
 class LossConfig(_Strict):
-    """The WGAN objective. `gp` is WGAN-GP (Gulrajani et al. 2017); the variant field leaves room for others."""
+    """The WGAN objective and how the critic is kept Lipschitz.
 
-    variant: Literal["gp"] = Field("gp", description="gp = gradient penalty (weight clipping / spectral norm later)")
+    - `gp`: WGAN-GP (Gulrajani et al. 2017), the default: lambda * E[(||grad C(x_hat)|| - 1)^2];
+      `gp_one_sided` penalises only gradients steeper than the target, E[max(0, ||g|| - 1)^2].
+    - `clip`: the original WGAN (Arjovsky et al. 2017): weights clamped to [-clip_value, clip_value] after every
+      critic step, RMSProp at 5e-5 unless the optim section says otherwise; the only variant whose critic may
+      use batch norm.
+    - `spectral`: a spectral-norm critic (Miyato et al. 2018): no penalty; `model.critic.norm` must be `spectral`.
+    """
+
+    variant: Literal["gp", "clip", "spectral"] = Field("gp", description="gp | clip | spectral (see above)")
     gp_weight: float = Field(10.0, ge=0, description="lambda, the penalty's weight (paper: 10)")
     gp_target: float = Field(1.0, gt=0, description="the gradient norm the penalty pulls towards (paper: 1)")
+    gp_one_sided: bool = Field(False, description="penalise max(0, ||g|| - target)^2 instead of (||g|| - target)^2")
+    clip_value: float = Field(0.01, gt=0, description="clip: the weight bound c (paper: 0.01)")
+    drift: float = Field(
+        0.0, ge=0, description="eps of the drift term eps * E[C(real)^2] (0: off; 0.001 keeps scores near zero)"
+    )
 
     @property
     def uses_gradient_penalty(self) -> bool:
@@ -111,13 +124,23 @@ class LossConfig(_Strict):
 
 
 class OptimConfig(_Strict):
-    """Adam for both networks, the paper's defaults."""
+    """The optimisers: Adam with WGAN-GP's defaults; RMSProp (5e-5) is the clip variant's default."""
 
+    optimizer: Literal["auto", "adam", "rmsprop"] = Field(
+        "auto", description="auto = RMSProp for loss.variant clip, Adam otherwise"
+    )
+    fused: bool = Field(True, description="Adam: the fused implementation where this torch build has one")
     n_critic: int = Field(5, ge=1, description="critic steps per generator step (paper: 5)")
-    lr_generator: float = Field(1e-4, gt=0, description="Adam learning rate of the generator (paper: 1e-4)")
-    lr_critic: float = Field(1e-4, gt=0, description="Adam learning rate of the critic (paper: 1e-4)")
+    lr_generator: float = Field(1e-4, gt=0, description="learning rate of the generator (WGAN-GP: 1e-4; clip: 5e-5)")
+    lr_critic: float = Field(1e-4, gt=0, description="learning rate of the critic (WGAN-GP: 1e-4; clip: 5e-5)")
     betas: tuple[float, float] = Field((0.0, 0.9), description="Adam betas (paper: 0, 0.9)")
     lr_decay: bool = Field(False, description="decay both learning rates linearly to 0 over the iteration budget")
+
+    def resolved(self, variant: str) -> Literal["adam", "rmsprop"]:
+        """The optimiser `auto` stands for under a loss variant."""
+        if self.optimizer == "auto":
+            return "rmsprop" if variant == "clip" else "adam"
+        return self.optimizer
 
     @field_validator("betas")
     @classmethod
@@ -136,12 +159,39 @@ class TrainLoopConfig(_Strict):
     )
     batch_size: int = Field(64, ge=2, description="batch size of real and generated samples")
     ema_decay: float | None = Field(
-        None, ge=0, lt=1, description="keep an EMA of the generator with this decay (stored as generator.*); none: off"
+        0.999, ge=0, lt=1,
+        description="EMA of the generator with this decay, stored as generator.* (none with no half-life: off)",
+    )
+    ema_half_life: float | None = Field(
+        None, gt=0, description="EMA half-life in generator iterations instead of a decay (decay = 0.5 ** (1/h))"
+    )
+    ema_warmup: bool = Field(
+        True, description="decay min(decay, (1 + t) / (10 + t)) at step t, so short runs average recent weights"
     )
     sample_every: int = Field(1000, ge=0, description="write a sample PNG every N generator iterations (0: only at the end)")
     checkpoint_every: int = Field(0, ge=0, description="write a checkpoint every N generator iterations (0: only the final)")
     log_every: int = Field(10, ge=1, description="refresh the progress bar's figures every N generator iterations")
+    resume_every: int = Field(
+        500, ge=0, description="write RUN_DIR/resume.pt every N generator iterations (0: only at the end)"
+    )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (none: torch's default)")
+    amp: Literal["none", "bf16", "fp16"] = Field(
+        "none", description="CUDA only: autocast the forward passes; the penalty's gradient norm stays float32"
+    )
+    channels_last: bool = Field(True, description="images: channels_last memory format for both networks")
+
+    @model_validator(mode="after")
+    def _one_ema_setting(self) -> "TrainLoopConfig":
+        if self.ema_half_life is not None and "ema_decay" in self.model_fields_set and self.ema_decay is not None:
+            raise ValueError("set train.ema_decay or train.ema_half_life, not both")
+        return self
+
+    @property
+    def ema(self) -> float | None:
+        """The EMA decay per generator iteration, or None when the EMA is off."""
+        if self.ema_half_life is not None:
+            return 0.5 ** (1.0 / self.ema_half_life)
+        return self.ema_decay
 
 
 class EvalConfig(_Strict):
@@ -150,6 +200,9 @@ class EvalConfig(_Strict):
     reference_samples: int = Field(2000, ge=2, description="generated samples for the critic reference quantiles")
     point_samples: int = Field(2500, ge=1, description="points: samples for mode coverage and high-quality share")
     grid_size: int = Field(8, ge=1, le=32, description="images: the sample grid is grid_size x grid_size")
+    quality_samples: int = Field(
+        2000, ge=10, description="mnist5k: generated samples for the classifier figures (FD, coverage, KL, P/R)"
+    )
 
 
 class TrainConfig(_Strict):
@@ -195,6 +248,18 @@ class TrainConfig(_Strict):
             model[part] = section
         return {**raw, "model": model}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _variant_defaults(cls, raw: Any) -> Any:
+        """The clip variant trains with RMSProp at 5e-5 (the paper's) unless the optim section says otherwise."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("loss"), dict) or raw["loss"].get("variant") != "clip":
+            return raw
+        optim = raw.get("optim") or {}
+        if not isinstance(optim, dict):
+            return raw
+        optim = {"lr_generator": 5e-5, "lr_critic": 5e-5, **optim}
+        return {**raw, "optim": optim}
+
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":
         g, c = self.model.generator, self.model.critic
@@ -214,6 +279,8 @@ class TrainConfig(_Strict):
                 "model.critic.norm 'batch' cannot be used with a gradient penalty (loss.variant 'gp'): batch norm "
                 "mixes samples, and the penalty is per sample. Use 'layer', 'instance', 'spectral' or 'none'."
             )
+        if self.loss.variant == "spectral" and c.norm != "spectral":
+            raise ValueError(f"loss.variant 'spectral' needs model.critic.norm: spectral (got {c.norm!r})")
         return self
 
 

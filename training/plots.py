@@ -77,3 +77,41 @@ def save_scatter(fake: torch.Tensor, path: str | Path, real: torch.Tensor | None
     path.parent.mkdir(parents=True, exist_ok=True)
     scatter_plot(fake, real, centres).save(path)
     return path
+
+
+def save_loss_curves(records: list[dict[str, float]], path: str | Path) -> Path:
+    """Three panels over generator iterations: the Wasserstein estimate, the penalty, the generator loss."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), constrained_layout=True)
+    its = [r["iteration"] for r in records]
+    for ax, key, title in zip(axes, ("wasserstein", "gp", "generator_loss"),
+                              ("Wasserstein estimate", "gradient penalty", "generator loss")):
+        ax.plot(its, [r.get(key, float("nan")) for r in records], linewidth=0.8)
+        ax.set_title(title)
+        ax.set_xlabel("generator iteration")
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+@torch.no_grad()
+def save_interpolation_strip(generator: torch.nn.Module, z_dim: int, path: str | Path, seed: int = 0,
+                             rows: int = 4, steps: int = 10, device: torch.device | str = "cpu") -> Path:
+    """`rows` slerp paths between pairs of latents from `seed`, `steps` images each, one path per row."""
+    from models import latents_for_seeds, slerp
+
+    ends = latents_for_seeds(range(seed, seed + 2 * rows), z_dim).view(rows, 2, z_dim)  # [rows, 2, z_dim]
+    t = torch.linspace(0, 1, steps)[None, :]  # [1, steps]
+    z = slerp(ends[:, :1].expand(rows, steps, z_dim), ends[:, 1:].expand(rows, steps, z_dim), t)  # [rows, steps, z]
+    images = generator(z.reshape(-1, z_dim).to(device)).float().cpu()  # [rows * steps, C, H, W]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(images, nrow=steps, scale=2).save(path)
+    return path

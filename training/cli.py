@@ -1,4 +1,8 @@
-"""`wgan-train --config CONFIG.yaml --out RUN_DIR [--iterations N] [--device auto|cpu|cuda] [--set a.b=value ...]`."""
+"""`wgan-train --config CONFIG.yaml --out RUN_DIR [--iterations N] [--device auto|cpu|cuda] [--set a.b=value ...]`.
+
+`wgan-train --resume RUN_DIR [--iterations N]` continues a run from RUN_DIR/resume.pt with RUN_DIR/config.json.
+Under `torchrun --nproc_per_node N -m training ...` every rank trains with DDP and rank 0 writes the files.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from pathlib import Path
 from models import read_metadata
 from training.config import ConfigError, load_config
 from training.data import DataError
+from training.distributed import context_from_env
 from training.loop import train
+from training.resume import ResumeError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,8 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wgan-train",
         description="Train a WGAN-GP and write RUN_DIR/<name>.safetensors (plus sample PNGs and metrics).",
     )
-    parser.add_argument("--config", required=True, type=Path, help="YAML training config (see configs/)")
-    parser.add_argument("--out", required=True, type=Path, help="run directory for samples and checkpoints")
+    parser.add_argument("--config", type=Path, help="YAML training config (see configs/)")
+    parser.add_argument("--out", type=Path, help="run directory for samples and checkpoints")
+    parser.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its resume.pt (its config.json; --iterations may extend it)",
+    )
     parser.add_argument("--iterations", type=int, help="generator iterations (overrides train.iterations)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument(
@@ -47,14 +57,23 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"train.threads={args.threads}")
     if args.device != "auto" and not (args.device == "cpu" or args.device.startswith("cuda")):
         parser.error(f"--device must be auto, cpu, cuda or cuda:N, got {args.device!r}")
+    if args.resume is not None:
+        if args.config is not None:
+            parser.error("--resume reads RUN_DIR/config.json; leave out --config (use --set to change a value)")
+        if args.out is not None and args.out.resolve() != args.resume.resolve():
+            parser.error("--resume continues in RUN_DIR; leave out --out")
+        args.config, args.out = args.resume / "config.json", args.resume
+    elif args.config is None or args.out is None:
+        parser.error("--config and --out are required (or --resume RUN_DIR)")
     try:
         config = load_config(args.config, overrides)
     except ConfigError as exc:
         parser.error(str(exc))
 
     try:
-        checkpoint = train(config, args.out, device=args.device, progress=not args.no_progress)
-    except (ConfigError, DataError) as exc:
+        checkpoint = train(config, args.out, device=args.device, progress=not args.no_progress,
+                           resume=args.resume is not None)
+    except (ConfigError, DataError, ResumeError) as exc:
         parser.error(str(exc))
     except FloatingPointError as exc:
         print(f"wgan-train: {exc}; try a lower learning rate or a different seed", file=sys.stderr)
@@ -62,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("wgan-train: interrupted", file=sys.stderr)
         return 130
+    if context_from_env().rank != 0:
+        return 0
     metrics = read_metadata(checkpoint).training.get("final_metrics", {})
     shown = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
     print(f"checkpoint: {checkpoint}")

@@ -2,7 +2,9 @@
 
 Points from a known mixture (ring8, grid25): mode coverage and high-quality share on fresh samples.
 Images: where generated samples sit within the stored critic reference of real data (the critic's mean score,
-the mean/median percentile), next to the figures stored at training time. Richer image metrics come later.
+the mean/median percentile), next to the figures stored at training time; for mnist5k models also the classifier
+figures (Frechet distance, class coverage, class KL, precision/recall against the held-out split; see
+training/image_metrics.py for the protocol, which the report repeats).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 import torch
 
 from models import CheckpointError, load_checkpoint
+from training import image_metrics
+from training.config import DataConfig
+from training.data import load_dataset
 from training.evaluation import DEFAULT_POINT_SAMPLES, critic_figures, critic_scores, generate, mixture_for, mode_coverage
 
 
@@ -50,7 +55,18 @@ def evaluate_checkpoint(path: Path, samples: int | None = None, seed: int = 0, d
         pixels = fake.clamp(-1, 1)
         report["pixels"] = {"mean": float(pixels.mean()), "std": float(pixels.std()),
                             "per_sample_std_mean": float(pixels.flatten(1).std(dim=1).mean())}
+        report["quality"] = _image_quality(dataset, meta.channels, meta.height, fake, training)
     return report
+
+
+def _image_quality(dataset: str | None, channels: int, resolution: int, fake: torch.Tensor,
+                   training: dict[str, Any]) -> dict[str, Any] | None:
+    """Classifier figures against the held-out split the run used, for datasets the classifier knows."""
+    if not image_metrics.supports(dataset, channels, resolution):
+        return None
+    data = DataConfig.model_validate((training.get("config") or {}).get("data") or {"dataset": dataset})
+    heldout = load_dataset(data, "image").heldout
+    return image_metrics.ClassifierMetrics().compare(fake, heldout, "held-out")
 
 
 def _print_human(report: dict[str, Any]) -> None:
@@ -70,6 +86,13 @@ def _print_human(report: dict[str, Any]) -> None:
     print(f"percentile  generated samples sit at the {c['fake_mean_percentile']:.1f}th percentile of real "
           f"scores on average (median {c['fake_median_percentile']:.1f})")
     print(f"finite      {100 * report['finite_samples_share']:.1f} % of {c['samples']} samples")
+    q = report.get("quality")
+    if q:
+        p = q["protocol"]
+        print(f"classifier  FD {q['frechet_distance']:.3f}, classes {q['classes_covered']}/{q['classes_total']}, "
+              f"class KL {q['class_kl']:.4f}, precision {q['precision']:.3f}, recall {q['recall']:.3f}")
+        print(f"protocol    {p['generated_samples']} generated vs {p['real_samples']} {p['real_split']} real; "
+              f"classifier test accuracy {100 * p['classifier_test_accuracy']:.1f} %; {p['precision_recall']}")
 
 
 def main(argv: list[str] | None = None) -> int:

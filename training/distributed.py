@@ -64,7 +64,7 @@ def wrap(module: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module
     if not ctx.enabled:
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
 
 
 def unwrap(module: nn.Module) -> nn.Module:

@@ -1,0 +1,166 @@
+"""Generator iterations per second: this trainer against the textbook WGAN-GP loop, same networks, in one run.
+
+    python benchmarks/train_bench.py [--config configs/mnist5k.yaml] [--iterations 20] [--rounds 3]
+                                     [--threads 1] [--channels-last auto|on|off] [--out result.json]
+
+The textbook loop is the one in the public WGAN-GP ports: for each of n_critic critic steps a fresh real batch
+from a shuffling DataLoader, separate critic passes over the real and the fake batch, the penalty in its own
+function (`autograd.grad(..., create_graph=True, retain_graph=True)`), three `backward()` calls, plain Adam; then
+one generator step. This trainer draws all n_critic fake batches in one generator pass, scores real and fake
+in one critic pass, backpropagates once, steps fused Adam, optionally in channels_last.
+
+Both loops train the networks of `--config` (default the bundled model's, batch 64, n_critic 5), from the same
+initial weights, on the CPU with `--threads` torch threads. Rounds alternate between the two loops so that
+machine load hits both alike; the figures are the median rounds. One JSON document is printed (and written to
+--out): iterations per second of each loop and the ratio trainer / textbook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training.config import load_config  # noqa: E402
+from training.loop import Trainer  # noqa: E402
+
+
+class TextbookLoop:
+    """The reference implementation's step, kept deliberately as it is usually written."""
+
+    def __init__(self, generator: nn.Module, critic: nn.Module, train_images: torch.Tensor, batch_size: int,
+                 n_critic: int, z_dim: int, lr: float, betas: tuple[float, float]) -> None:
+        self.g, self.c = generator, critic
+        self.bs, self.n_critic, self.z_dim = batch_size, n_critic, z_dim
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+        self.opt_c = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
+        data = torch.utils.data.TensorDataset(train_images)
+        self.loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=True)
+        self.batches = iter(self.loader)
+
+    def _real(self) -> torch.Tensor:
+        try:
+            (batch,) = next(self.batches)
+        except StopIteration:
+            self.batches = iter(self.loader)
+            (batch,) = next(self.batches)
+        return batch
+
+    def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        alpha = torch.rand(real.size(0), 1, 1, 1).expand_as(real)
+        interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        scores = self.c(interpolates)
+        grads = torch.autograd.grad(outputs=scores, inputs=interpolates, grad_outputs=torch.ones_like(scores),
+                                    create_graph=True, retain_graph=True, only_inputs=True)[0]
+        grads = grads.view(grads.size(0), -1)
+        return ((grads.norm(2, dim=1) - 1) ** 2).mean() * 10.0
+
+    def step(self) -> None:
+        for p in self.c.parameters():
+            p.requires_grad = True
+        for _ in range(self.n_critic):
+            real = self._real()
+            self.c.zero_grad()
+            d_real = self.c(real).mean()
+            d_real.backward(torch.tensor(-1.0))
+            with torch.no_grad():
+                fake = self.g(torch.randn(self.bs, self.z_dim))
+            d_fake = self.c(fake).mean()
+            d_fake.backward(torch.tensor(1.0))
+            penalty = self.gradient_penalty(real, fake)
+            penalty.backward()
+            self.opt_c.step()
+        for p in self.c.parameters():
+            p.requires_grad = False
+        self.g.zero_grad()
+        g_cost = -self.c(self.g(torch.randn(self.bs, self.z_dim))).mean()
+        g_cost.backward()
+        self.opt_g.step()
+
+
+def _time(step: Any, iterations: int) -> float:
+    started = time.perf_counter()
+    for _ in range(iterations):
+        step()
+    return iterations / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "mnist5k.yaml")
+    parser.add_argument("--iterations", type=int, default=20, help="generator iterations per timed round")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per loop, alternating")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--channels-last", choices=["on", "off"], default=None,
+                        help="override train.channels_last of the config")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    overrides = ["train.batch_size=64", "optim.lr_decay=false", "train.max_seconds=null"]
+    if args.channels_last is not None:
+        overrides.append(f"train.channels_last={'true' if args.channels_last == 'on' else 'false'}")
+    config = load_config(args.config, overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(config, Path(tmp), torch.device("cpu"), progress=False)
+    # The textbook loop starts from the same weights, in the default memory format.
+    g = copy.deepcopy(trainer.nets.generator).to(memory_format=torch.contiguous_format).train()
+    c = copy.deepcopy(trainer.nets.critic).to(memory_format=torch.contiguous_format).train()
+    train_images = getattr(trainer.dataset, "train", None)
+    if train_images is None:
+        parser.error("the benchmark needs a finite image or point dataset with a training split")
+    o = config.optim
+    textbook = TextbookLoop(g, c, train_images, 64, o.n_critic, config.model.generator.z_dim, o.lr_generator, o.betas)
+
+    def trainer_step() -> None:
+        trainer.critic_phase()
+        trainer.generator_step()
+        trainer.progress.iteration += 1
+
+    for step in (trainer_step, textbook.step):  # warm-up: allocator, kernels, first-call overheads
+        _time(step, 2)
+    rates: dict[str, list[float]] = {"trainer": [], "textbook": []}
+    for _ in range(args.rounds):
+        rates["trainer"].append(_time(trainer_step, args.iterations))
+        rates["textbook"].append(_time(textbook.step, args.iterations))
+    trainer_rate, textbook_rate = (statistics.median(rates[k]) for k in ("trainer", "textbook"))
+    result = {
+        "benchmark": "generator iterations per second, WGAN-GP, batch 64",
+        "config": str(args.config),
+        "generator": config.model.generator.model_dump(mode="json"),
+        "critic": config.model.critic.model_dump(mode="json"),
+        "n_critic": o.n_critic,
+        "channels_last": config.train.channels_last,
+        "threads": args.threads,
+        "iterations_per_round": args.iterations,
+        "rounds": args.rounds,
+        "trainer_it_per_s": round(trainer_rate, 3),
+        "textbook_it_per_s": round(textbook_rate, 3),
+        "ratio": round(trainer_rate / textbook_rate, 3),
+        "rounds_it_per_s": {k: [round(v, 3) for v in vs] for k, vs in rates.items()},
+        "torch": torch.__version__,
+        "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "platform": platform.platform()},
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

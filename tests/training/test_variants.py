@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models import has_batch_norm, load_checkpoint
-from training import TrainConfig, train
+from training import TrainConfig
 from training.config import ConfigError, config_from_dict
 from training.loop import Trainer, ema_decay_at
 

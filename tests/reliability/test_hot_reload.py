@@ -21,9 +21,9 @@ import pytest
 import torch
 from PIL import Image
 
-from models import load_checkpoint, latents_for_seeds, to_uint8
 from tests.deploy.processes import Replica
 from tests.e2e.serve_process import start_serve
+from tests.reliability.load_check import expected_images
 
 POLL_S = 0.5
 
@@ -110,9 +110,7 @@ class SteadyLoad:
 
 
 def image_for(checkpoint: Path, seed: int) -> np.ndarray:
-    ck = load_checkpoint(checkpoint)
-    with torch.inference_mode():
-        return to_uint8(ck.generator(latents_for_seeds([seed], ck.metadata.z_dim)))[0, :, :, 0].numpy()
+    return expected_images(checkpoint, [seed])[seed][:, :, 0]  # [H, W]
 
 
 def test_a_new_checkpoint_is_swapped_in_under_load_without_failing_a_request(

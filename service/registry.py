@@ -78,7 +78,7 @@ class ModelRegistry:
         return self._default
 
     def publish(self, models: list[ServedModel]) -> str | None:
-        """Make these models the ones served and end loading; returns a warning when the configured default is absent."""
+        """Serve exactly these models and end loading; returns a warning when the configured default is absent."""
         with self._lock:
             self._models = {m.name: m for m in models}
         return self.finish_loading()

@@ -9,7 +9,9 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory, tiny_image_checkpoint: Path, tiny_points_checkpoint: Path) -> Path:
+def models_dir(
+    tmp_path_factory: pytest.TempPathFactory, tiny_image_checkpoint: Path, tiny_points_checkpoint: Path
+) -> Path:
     """`digits` (1x16x16 images) and `ring` (2-D points), copied from the trainer's real checkpoints."""
     folder = tmp_path_factory.mktemp("reliability_models")
     shutil.copy(tiny_image_checkpoint, folder / "digits.safetensors")

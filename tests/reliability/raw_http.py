@@ -80,7 +80,9 @@ class ServingMeanwhile:
 
 
 @contextmanager
-def serving_meanwhile(url: str, headers: dict[str, Any] | None = None, every_s: float = 0.1) -> Iterator[ServingMeanwhile]:
+def serving_meanwhile(
+    url: str, headers: dict[str, Any] | None = None, every_s: float = 0.1
+) -> Iterator[ServingMeanwhile]:
     """Ordinary /v1/sample requests from a background thread for as long as the block runs."""
     result = ServingMeanwhile()
     stop = threading.Event()

@@ -35,7 +35,9 @@ def test_sigterm_drains_in_flight_requests_and_refuses_new_ones(models_dir: Path
     async def scenario() -> tuple[list[httpx.Response], httpx.Response, httpx.Response, float]:
         limits = httpx.Limits(max_connections=32)
         async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
-            in_flight = [asyncio.create_task(client.post("/v1/sample", json={"seed": 10 * k, "n": 3})) for k in range(24)]
+            in_flight = [
+                asyncio.create_task(client.post("/v1/sample", json={"seed": 10 * k, "n": 3})) for k in range(24)
+            ]
             await asyncio.sleep(0.5)  # every request is in the queue, waiting for the window to close
             server.proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
@@ -53,7 +55,8 @@ def test_sigterm_drains_in_flight_requests_and_refuses_new_ones(models_dir: Path
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "shutting_down"
     assert refused.headers["retry-after"] == "2" and refused.headers["connection"] == "close"
     assert [a.status_code for a in answers] == [200] * len(answers), [a.text for a in answers if a.status_code != 200]
-    assert all([i["seed"] for i in a.json()["images"]] == [10 * k, 10 * k + 1, 10 * k + 2] for k, a in enumerate(answers))
+    for k, answer in enumerate(answers):
+        assert [i["seed"] for i in answer.json()["images"]] == [10 * k, 10 * k + 1, 10 * k + 2]
     assert code == 0, text[-3000:]
     assert stopped_after < WINDOW_MS / 1000 + 10, stopped_after
     assert "drained: no request in flight" in text and "Traceback" not in text

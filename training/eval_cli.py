@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from models import CheckpointError, load_checkpoint
+from models import CheckpointError, load_checkpoint, make_metadata, save_checkpoint
 from training import image_metrics
 from training.config import DataConfig
 from training.data import load_dataset
@@ -69,6 +69,16 @@ def _image_quality(dataset: str | None, channels: int, resolution: int, fake: to
     return image_metrics.ClassifierMetrics().compare(fake, heldout, "held-out")
 
 
+def store_quality(path: Path, quality: dict[str, Any]) -> Path:
+    """Rewrite the checkpoint with `quality` as training.final_metrics.quality (weights and reference unchanged)."""
+    ckpt = load_checkpoint(path)
+    meta = ckpt.metadata
+    training = dict(meta.training or {})
+    training["final_metrics"] = {**(training.get("final_metrics") or {}), "quality": quality}
+    metadata = make_metadata(meta.generator, meta.critic, meta.critic_reference, training)
+    return save_checkpoint(path, ckpt.generator, ckpt.critic, metadata)
+
+
 def _print_human(report: dict[str, Any]) -> None:
     print(f"checkpoint  {report['checkpoint']} (version {report['version']})")
     print(f"kind        {report['kind']}, dataset {report['dataset']}, z_dim {report['z_dim']}, "
@@ -102,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, help="generated samples (points: 2,500; images: 1,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument(
+        "--store", action="store_true",
+        help="images: write the recomputed classifier figures into the checkpoint (training.final_metrics.quality), "
+        "e.g. for a checkpoint trained before they existed; the file, and so its version, changes",
+    )
     args = parser.parse_args(argv)
     if args.samples is not None and args.samples < 2:
         parser.error("--samples must be at least 2")
@@ -111,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_checkpoint(args.checkpoint, args.samples, args.seed, args.device)
     except CheckpointError as exc:
         parser.error(str(exc))
+    if args.store:
+        if not report.get("quality"):
+            parser.error("--store: no classifier figures apply to this checkpoint (mnist5k image models only)")
+        store_quality(args.checkpoint, report["quality"])
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -100,6 +100,7 @@ def test_a_final_mnist5k_checkpoint_and_wgan_eval_carry_the_figures(tmp_path):
     from models import load_checkpoint
     from training import TrainConfig, train
     from training.eval_cli import evaluate_checkpoint
+    from training.eval_cli import main as eval_main
 
     config = TrainConfig.model_validate({
         "name": "tiny-mnist", "data": {"dataset": "mnist5k"},
@@ -115,4 +116,10 @@ def test_a_final_mnist5k_checkpoint_and_wgan_eval_carry_the_figures(tmp_path):
     report = evaluate_checkpoint(path, samples=300)
     assert report["quality"]["protocol"]["generated_samples"] == 300
     assert report["quality"]["classes_total"] == 10
+    before = load_checkpoint(path)
+    assert eval_main([str(path), "--samples", "250", "--store", "--json"]) == 0
+    after = load_checkpoint(path)
+    assert after.metadata.training["final_metrics"]["quality"]["protocol"]["generated_samples"] == 250
+    assert after.version != before.version
+    assert all(torch.equal(v, after.generator.state_dict()[k]) for k, v in before.generator.state_dict().items())
     assert (tmp_path / "loss_curves.png").is_file() and (tmp_path / "samples" / "interpolation.png").is_file()

@@ -155,6 +155,7 @@ class Trainer:
         self.memory_format = (torch.channels_last if t.channels_last and self.kind == "image"
                               else torch.contiguous_format)
         # The networks the optimisers step: DDP-wrapped when there is more than one rank.
+        self.critic_has_batch_norm = has_batch_norm(self.nets.critic)
         self.g_train = ddp.wrap(self.nets.generator, self.dist, device)
         self.c_train = ddp.wrap(self.nets.critic, self.dist, device)
         opt_kind = o.resolved(config.loss.variant)
@@ -198,8 +199,8 @@ class Trainer:
         return torch.randn(n, self.z_dim, generator=self.noise_rng).to(self.device, non_blocking=True)
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
-        return batch.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format) \
-            if batch.dim() == 4 else batch.to(self.device, non_blocking=True)
+        batch = batch.to(self.device, non_blocking=True)
+        return batch.contiguous(memory_format=self.memory_format) if batch.dim() == 4 else batch
 
     def critic_phase(self) -> dict[str, float]:
         """n_critic critic steps; the fake batches for all of them come from one generator pass."""
@@ -218,7 +219,7 @@ class Trainer:
         real = self._to_device(self.dataset.sample(bs, self.data_rng))  # a fresh real batch for each critic step
         scaler = self.scalers["critic"]
         with self._autocast():
-            if has_batch_norm(self.nets.critic):  # batch norm must see real and fake batches apart
+            if self.critic_has_batch_norm:  # batch norm must see real and fake batches apart
                 real_scores, fake_scores = self.c_train(real).float(), self.c_train(fake).float()
             else:  # one pass over both batches: per-sample critics score them exactly as two passes would
                 real_scores, fake_scores = self.c_train(torch.cat([real, fake])).float().split(bs)

@@ -1,16 +1,17 @@
-"""Serving throughput beside raw in-process generator throughput, on one checkpoint, in one run.
+"""Serving throughput and latency beside the raw in-process generator and a naive handler, in one run.
 
-    python benchmarks/serve_bench.py [--checkpoint PATH] [--seconds 8] [--out results.json]
+    .venv/bin/python benchmarks/serve_bench.py [--checkpoint PATH] [--seconds 5] [--quick] [--out results.json]
 
-Measures, on the same checkpoint:
-  raw      the generator called in-process in batches of `--batch` seeded latents (latents drawn as the service
-           draws them), images/s with and without PNG encoding (the service's encoder, one thread);
-  service  `POST /v1/sample` (n = 1, PNG, base64 JSON) against a real `wgan-serve` process on 127.0.0.1, at
-           concurrency 1 and 64, driven by a load generator in a separate process that keeps that many
-           requests in flight over keep-alive connections, bounded by a request count and a time limit.
-It prints one JSON document (and writes it to --out) with requests/s, latency percentiles and the ratio
-service / raw (PNG included). Without --checkpoint it first trains a small one with `training.train`
-(configs/mnist5k.yaml for a few iterations: throughput does not depend on how well it was trained).
+Measures, on the same checkpoint (bundled_models/mnist5k.safetensors by default):
+  raw      the generator called in-process at every batch size the engine uses (its warm-up sizes), latents drawn
+           as the service draws them, images/s with and without PNG encoding (the service's encoder);
+  service  `POST /v1/sample` (PNG, base64 JSON) against a real `wgan-serve` process on 127.0.0.1 at concurrency
+           1, 16, 64 and 256 with n = 1 and n = 16: requests/s, images/s, latency p50/p95/p99, and the histogram
+           of forward-pass batch sizes read from /metrics (the change over each scenario);
+  naive    the same load against benchmarks/naive_app.py (FastAPI, one forward pass per request, no batching).
+The load generator runs in its own process, keeps `concurrency` requests in flight over keep-alive connections
+and stops at a request budget or a time limit. The script prints one JSON document (also written to --out) and
+a short table with the ratios service / raw (images/s, PNG included) and service / naive.
 """
 
 from __future__ import annotations
@@ -56,13 +57,13 @@ async def _one_connection(
                     length = int(value)
             body = await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
-            if status != 200 or not body.startswith(b'{"model"'):
+            if status != 200 or b'"images"' not in body[:400]:
                 errors.append(f"{status}: {body[:200]!r}")
     finally:
         writer.close()
 
 
-async def _load(url: str, concurrency: int, requests: int, seconds: float, body: bytes) -> dict[str, Any]:
+async def _load(url: str, concurrency: int, requests: int, seconds: float, body: bytes, n: int) -> dict[str, Any]:
     host, port = url.removeprefix("http://").split(":")
     request = (
         f"POST /v1/sample HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
@@ -89,9 +90,10 @@ async def _load(url: str, concurrency: int, requests: int, seconds: float, body:
         "first_error": errors[0] if errors else None,
         "seconds": round(elapsed, 3),
         "requests_per_s": round(len(latencies) / elapsed, 1),
+        "images_per_s": round(len(latencies) * n / elapsed, 1),
         "latency_ms": {
             "p50": pct(50),
-            "p90": pct(90),
+            "p95": pct(95),
             "p99": pct(99),
             "mean": round(statistics.fmean(latencies) * 1000, 3) if latencies else 0.0,
         },
@@ -105,48 +107,53 @@ def load_main(args: argparse.Namespace) -> None:
         uvloop.install()
     except ImportError:
         pass
-    body = json.dumps({"seed": args.seed, "n": 1, "format": "png"}).encode()
-    warm = asyncio.run(_load(args.url, args.concurrency, max(args.concurrency * 4, 50), 5.0, body))
+    body = json.dumps({"seed": args.seed, "n": args.n, "format": "png"}).encode()
+    warm = asyncio.run(_load(args.url, args.concurrency, args.concurrency * 2, 3.0, body, args.n))
     if warm["errors"]:
         print(json.dumps({"error": warm["first_error"]}))
         return
-    print(json.dumps(asyncio.run(_load(args.url, args.concurrency, args.requests, args.seconds, body))))
+    print(json.dumps(asyncio.run(_load(args.url, args.concurrency, args.requests, args.seconds, body, args.n))))
 
 
-# ---- raw in-process throughput ----------------------------------------------------------------------------
+# ---- raw in-process throughput
 
 
-def raw_throughput(checkpoint: Path, batch: int, seconds: float) -> dict[str, Any]:
-    """Images/s of the bare generator at each torch thread count worth trying; the best is the reference."""
+def raw_throughput(checkpoint: Path, batch_sizes: list[int], seconds: float, torch_threads: int) -> dict[str, Any]:
+    """Images/s of the bare generator at each batch size, PNG encoding excluded and included."""
     import torch
 
     from models import latents_for_seeds, load_checkpoint, to_uint8
     from service.codecs.png import encode_png_batch
 
+    torch.set_num_threads(torch_threads)
     loaded = load_checkpoint(checkpoint)
     generator, z_dim = loaded.generator, loaded.metadata.z_dim
 
-    def run(encode: bool) -> dict[str, Any]:
-        seed, images, started = 0, 0, time.perf_counter()
-        deadline = started + seconds
+    def run(batch: int, encode: bool, limit: float) -> dict[str, Any]:
+        seed, images, forward_s, started = 0, 0, 0.0, time.perf_counter()
+        deadline = started + limit
         while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
             z = latents_for_seeds(range(seed, seed + batch), z_dim)  # [B, z_dim]
             with torch.inference_mode():
                 pixels = to_uint8(generator(z)).numpy()  # [B, H, W, C]
+            forward_s += time.perf_counter() - t0
             if encode:
                 encode_png_batch(pixels)
             seed += batch
             images += batch
         elapsed = time.perf_counter() - started
-        return {"images": images, "seconds": round(elapsed, 3), "images_per_s": round(images / elapsed, 1)}
+        return {
+            "images_per_s": round(images / elapsed, 1),
+            "ms_per_batch": round(elapsed / (images / batch) * 1000, 3),
+            "forward_ms_per_batch": round(forward_s / (images / batch) * 1000, 3),
+        }
 
-    by_threads: dict[str, Any] = {}
-    for threads in sorted({torch.get_num_threads(), max(1, (os.cpu_count() or 1) - 1)}):
-        torch.set_num_threads(threads)
-        run(True)  # warm-up
-        by_threads[str(threads)] = {"without_png": run(False), "with_png": run(True)}
-    best = max(by_threads, key=lambda t: by_threads[t]["with_png"]["images_per_s"])
-    return {"batch": batch, "by_torch_threads": by_threads, "best_torch_threads": int(best), **by_threads[best]}
+    by_batch: dict[str, Any] = {}
+    for batch in batch_sizes:
+        run(batch, True, min(0.5, seconds))  # warm-up
+        by_batch[str(batch)] = {"without_png": run(batch, False, seconds), "with_png": run(batch, True, seconds)}
+    return {"torch_threads": torch_threads, "by_batch_size": by_batch}
 
 
 # ---- orchestration ----------------------------------------------------------------------------------------
@@ -158,76 +165,154 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def train_small(out_dir: Path, iterations: int) -> Path:
-    sys.path.insert(0, str(ROOT))
-    from training import load_config, train
-
-    config = load_config(ROOT / "configs" / "mnist5k.yaml", [f"train.iterations={iterations}", "train.sample_every=0"])
-    return train(config, out_dir, device="cpu", progress=False)
-
-
-def start_server(models_dir: Path, log: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    cmd = [
-        str(Path(sys.executable).parent / "wgan-serve"),
-        "--models-dir",
-        str(models_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *extra,
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WGAN_")}
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     import httpx
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"wgan-serve exited early:\n{log.read_text()}")
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return proc, url
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     proc.kill()
-    raise TimeoutError(f"wgan-serve was not ready:\n{log.read_text()}")
+    raise TimeoutError(f"server was not ready:\n{log.read_text()}")
 
 
-def run_load(url: str, concurrency: int, requests: int, seconds: float) -> dict[str, Any]:
+def start_service(models_dir: Path, log: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
     cmd = [
-        sys.executable,
-        __file__,
-        "--load",
-        url,
-        "--concurrency",
-        str(concurrency),
-        "--requests",
-        str(requests),
-        "--seconds",
-        str(seconds),
+        str(Path(sys.executable).parent / "wgan-serve"),
+        *("--models-dir", str(models_dir), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+        *extra,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WGAN_")}
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(proc, url, log)
+    return proc, url
+
+
+def start_naive(checkpoint: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [
+        *(sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "benchmarks"), "--factory", "naive_app:create_app"),
+        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"),
+    ]
+    env = {**os.environ, "NAIVE_CHECKPOINT": str(checkpoint)}
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(proc, url, log)
+    return proc, url
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def run_load(url: str, concurrency: int, n: int, requests: int, seconds: float) -> dict[str, Any]:
+    cmd = [
+        *(sys.executable, __file__, "--load", url, "--concurrency", str(concurrency), "--n", str(n)),
+        *("--requests", str(requests), "--seconds", str(seconds)),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def batch_histogram(metrics_text: str) -> dict[str, float]:
+    """Cumulative bucket counts of `wgan_batch_size{op="generate"}`, by upper bound, plus `count` and `sum`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "wgan_batch_size":
+            continue
+        for sample in family.samples:
+            if sample.labels.get("op") != "generate":
+                continue
+            if sample.name.endswith("_bucket"):
+                out[f"le_{sample.labels['le']}"] = out.get(f"le_{sample.labels['le']}", 0) + sample.value
+            elif sample.name.endswith("_count"):
+                out["count"] = out.get("count", 0) + sample.value
+            elif sample.name.endswith("_sum"):
+                out["sum"] = out.get("sum", 0) + sample.value
+    return out
+
+
+def histogram_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """Forward passes per batch-size bucket (non-cumulative) during one scenario, and the mean batch size."""
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    bounds = sorted((k for k in delta if k.startswith("le_")), key=lambda k: float(k[3:]))
+    buckets: dict[str, int] = {}
+    below = 0.0
+    for key in bounds:
+        if delta[key] - below > 0:
+            buckets[key.removeprefix("le_")] = int(delta[key] - below)
+        below = delta[key]
+    count = delta.get("count", 0)
+    return {
+        "forward_passes": int(count),
+        "mean_batch_size": round(delta.get("sum", 0) / count, 2) if count else None,
+        "passes_by_batch_size_upper_bound": buckets,
+    }
+
+
+def measure_service(url: str, scenarios: list[tuple[int, int]], requests: int, seconds: float) -> dict[str, Any]:
+    import httpx
+
+    results: dict[str, Any] = {}
+    for concurrency, n in scenarios:
+        before = batch_histogram(httpx.get(f"{url}/metrics", timeout=10).text)
+        load = run_load(url, concurrency, n, requests, seconds)
+        after = batch_histogram(httpx.get(f"{url}/metrics", timeout=10).text)
+        results[f"c{concurrency}_n{n}"] = {**load, "batches": histogram_delta(before, after)}
+    return results
+
+
+def measure_naive(url: str, scenarios: list[tuple[int, int]], requests: int, seconds: float) -> dict[str, Any]:
+    return {f"c{c}_n{n}": run_load(url, c, n, requests, seconds) for c, n in scenarios}
+
+
+def table(result: dict[str, Any]) -> str:
+    raw = result["raw_in_process"]["by_batch_size"]
+    lines = ["raw in-process (images/s):  batch  no-png  png"]
+    for batch, row in raw.items():
+        lines.append(f"  {batch:>5}  {row['without_png']['images_per_s']:>9}  {row['with_png']['images_per_s']:>9}")
+    lines.append(
+        "scenario      service img/s  p50 ms  p95 ms  p99 ms  mean batch  naive img/s  naive p50  svc/raw  svc/naive"
+    )
+    for key, svc in result["service"].items():
+        naive = result["naive"][key]
+        lines.append(
+            f"{key:<12}  {svc['images_per_s']:>13}  {svc['latency_ms']['p50']:>6}  {svc['latency_ms']['p95']:>6}"
+            f"  {svc['latency_ms']['p99']:>6}  {svc['batches']['mean_batch_size']!s:>10}  {naive['images_per_s']:>11}"
+            f"  {naive['latency_ms']['p50']:>9}  {result['ratio_service_over_raw'][key]:>7}"
+            f"  {result['ratio_service_over_naive'][key]:>9}"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", type=Path, help="a .safetensors checkpoint (default: train a small one)")
-    parser.add_argument("--train-iterations", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=8.0, help="time limit of each measurement")
-    parser.add_argument("--requests", type=int, default=20_000, help="request budget of each service measurement")
-    parser.add_argument("--batch", type=int, default=64, help="raw batch size, and the server's --max-batch-size")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, default=ROOT / "bundled_models" / "mnist5k.safetensors")
+    parser.add_argument("--seconds", type=float, default=5.0, help="time limit of each measurement")
+    parser.add_argument("--requests", type=int, default=50_000, help="request budget of each HTTP measurement")
+    parser.add_argument("--max-batch-size", type=int, default=64, help="the server's --max-batch-size")
+    parser.add_argument("--quick", action="store_true", help="1.5 s per measurement, c = 1 and 64 with n = 1 only")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra wgan-serve flag (repeatable)")
+    parser.add_argument("--skip-naive", action="store_true", help="leave out the naive handler")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     # Internal: the load generator's own process.
     parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
@@ -235,71 +320,72 @@ def main() -> None:
         load_main(args)
         return
 
-    load_before = os.getloadavg()[0]
-    server_flags = ["--max-batch-size", str(args.batch), *args.serve_arg]
+    sys.path.insert(0, str(ROOT))
+    from service.model_runner import warm_up_sizes
+
+    seconds = 1.5 if args.quick else args.seconds
+    scenarios = [(1, 1), (64, 1)] if args.quick else [(c, n) for n in (1, 16) for c in (1, 16, 64, 256)]
+    torch_threads = max(1, (os.cpu_count() or 1) - 1)  # the service's default on CPU
+    batch_sizes = warm_up_sizes(args.max_batch_size)
+    load_before = os.getloadavg()
+    server_flags = ["--max-batch-size", str(args.max_batch_size), "--max-queue-items", "100000", *args.serve_arg]
+    raw = raw_throughput(args.checkpoint, batch_sizes, seconds, torch_threads)
     with tempfile.TemporaryDirectory(prefix="serve_bench_") as tmp:
         tmp_dir = Path(tmp)
-        checkpoint = args.checkpoint or train_small(tmp_dir / "run", args.train_iterations)
         models_dir = tmp_dir / "models"
         models_dir.mkdir()
-        shutil.copy(checkpoint, models_dir / "bench.safetensors")
-
-        raw = raw_throughput(checkpoint, args.batch, args.seconds)
-        proc, url = start_server(models_dir, tmp_dir / "serve.log", server_flags)
+        shutil.copy(args.checkpoint, models_dir / "bench.safetensors")
+        proc, url = start_service(models_dir, tmp_dir / "serve.log", server_flags)
         try:
             import httpx
 
             model = httpx.get(f"{url}/v1/models/bench", timeout=5).json()
-            service = {f"concurrency_{c}": run_load(url, c, args.requests, args.seconds) for c in (1, 64)}
-            metrics = httpx.get(f"{url}/metrics", timeout=5).text
+            service = measure_service(url, scenarios, args.requests, seconds)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+            stop(proc)
+        naive: dict[str, Any] = {}
+        if not args.skip_naive:
+            proc, url = start_naive(args.checkpoint, tmp_dir / "naive.log")
+            try:
+                naive = measure_naive(url, scenarios, args.requests, seconds)
+            finally:
+                stop(proc)
 
-    raw_png = raw["with_png"]["images_per_s"]
-    result = {
+    best_raw_png = max(row["with_png"]["images_per_s"] for row in raw["by_batch_size"].values())
+    result: dict[str, Any] = {
         "benchmark": "serve_bench",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "load_average_1m_before_and_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
         "server_flags": server_flags,
         "checkpoint": {
-            "path": str(args.checkpoint) if args.checkpoint else "trained by the benchmark (mnist5k config)",
+            "path": str(args.checkpoint),
             "kind": model["kind"],
             "z_dim": model["z_dim"],
             "shape": [model["channels"], model["height"], model["width"]],
             "device": model["device"],
         },
         "raw_in_process": raw,
-        "service_sample_n1_png": service,
-        "ratio_service_over_raw_with_png": {k: round(v["requests_per_s"] / raw_png, 3) for k, v in service.items()},
-        "ratio_service_over_raw_without_png": {
-            k: round(v["requests_per_s"] / raw["without_png"]["images_per_s"], 3) for k, v in service.items()
+        "raw_best_images_per_s_with_png": best_raw_png,
+        "service": service,
+        "naive": naive,
+        "ratio_service_over_raw": {k: round(v["images_per_s"] / best_raw_png, 3) for k, v in service.items()},
+        "ratio_service_over_naive": {
+            k: round(v["images_per_s"] / naive[k]["images_per_s"], 2) if naive.get(k) else None
+            for k, v in service.items()
         },
-        "mean_batch_size": _mean_batch(metrics),
     }
     text = json.dumps(result, indent=2)
     print(text)
+    if naive:
+        print(table(result))
     if args.out:
         args.out.write_text(text + "\n")
-
-
-def _mean_batch(metrics_text: str) -> float | None:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name == "wgan_batch_size":
-            total = {
-                s.name: s.value
-                for s in family.samples
-                if s.labels.get("op") == "generate" and s.name != "wgan_batch_size_bucket"
-            }
-            count = total.get("wgan_batch_size_count", 0)
-            return round(total["wgan_batch_size_sum"] / count, 2) if count else None
-    return None
 
 
 if __name__ == "__main__":

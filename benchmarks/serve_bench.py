@@ -352,6 +352,7 @@ def main() -> None:
                 stop(proc)
 
     best_raw_png = max(row["with_png"]["images_per_s"] for row in raw["by_batch_size"].values())
+    raw_single_ms = raw["by_batch_size"]["1"]["with_png"]["ms_per_batch"]
     result: dict[str, Any] = {
         "benchmark": "serve_bench",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
@@ -378,6 +379,15 @@ def main() -> None:
         "ratio_service_over_naive": {
             k: round(v["images_per_s"] / naive[k]["images_per_s"], 2) if naive.get(k) else None
             for k, v in service.items()
+        },
+        "targets": {
+            "idle_latency_p50_minus_raw_single_image_ms (target <= 3)": round(
+                service["c1_n1"]["latency_ms"]["p50"] - raw_single_ms, 3
+            ),
+            "c64_n1_service_over_raw (target >= 0.8)": round(service["c64_n1"]["images_per_s"] / best_raw_png, 3),
+            "c64_n1_service_over_naive (target >= 3)": (
+                round(service["c64_n1"]["images_per_s"] / naive["c64_n1"]["images_per_s"], 2) if naive else None
+            ),
         },
     }
     text = json.dumps(result, indent=2)

@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config value, e.g. --set train.batch_size=128 (value parsed as YAML); repeatable",
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (overrides train.threads)")
+    parser.add_argument(
+        "--tensorboard", action="store_true",
+        help="also write the loss curves' scalars to RUN_DIR/tb for TensorBoard (train.tensorboard=true)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads < 1:
             parser.error("--threads must be >= 1")
         overrides.append(f"train.threads={args.threads}")
+    if args.tensorboard:
+        overrides.append("train.tensorboard=true")
     if args.device != "auto" and not (args.device == "cpu" or args.device.startswith("cuda")):
         parser.error(f"--device must be auto, cpu, cuda or cuda:N, got {args.device!r}")
     if args.resume is not None:

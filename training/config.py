@@ -179,6 +179,9 @@ class TrainLoopConfig(_Strict):
         "none", description="CUDA only: autocast the forward passes; the penalty's gradient norm stays float32"
     )
     channels_last: bool = Field(True, description="images: channels_last memory format for both networks")
+    tensorboard: bool = Field(
+        False, description="also write the metrics records as TensorBoard scalars to RUN_DIR/tb (tensorboard package)"
+    )
 
     @model_validator(mode="after")
     def _one_ema_setting(self) -> "TrainLoopConfig":

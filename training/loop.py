@@ -35,6 +35,7 @@ from training.losses import (
 )
 from training.plots import save_image_grid, save_interpolation_strip, save_loss_curves, save_scatter
 from training.resume import RESUME_FILE, global_rng_state, load_resume_state, save_resume_state, set_global_rng_state
+from training.tensorboard_log import TensorBoardLog
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ class Trainer:
         self.fixed_z = torch.randn(n_fixed, self.z_dim, generator=torch.Generator("cpu").manual_seed(config.seed + 7))
         self.mixture = mixture_for(config.data.dataset)
         self.metrics_file = out_dir / "metrics.jsonl"
+        self.tensorboard: TensorBoardLog | None = None
         self.progress = Progress()
 
     @property
@@ -360,6 +362,8 @@ class Trainer:
         if self.dist.is_main:
             with self.metrics_file.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
+            if self.tensorboard is not None:
+                self.tensorboard.write(record)
 
     # -- resume state -------------------------------------------------------------------------------------------
 
@@ -429,8 +433,17 @@ class Trainer:
         (self.out_dir / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
 
     def run(self, resumed: bool = False) -> Path:
-        cfg, t = self.config, self.config.train
         self._prepare_outputs(resumed)
+        if self.config.train.tensorboard and self.dist.is_main:
+            self.tensorboard = TensorBoardLog(self.out_dir, self.progress.iteration if resumed else None)
+        try:
+            return self._train()
+        finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+
+    def _train(self) -> Path:
+        cfg, t = self.config, self.config.train
         self.nets.generator.train()
         self.nets.critic.train()
         progress = self.progress

@@ -42,6 +42,8 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
 
 def resolve(settings: ServiceSettings) -> tuple[torch.device, torch.dtype]:
     device = resolve_device(settings.device)
+    if settings.cuda_graphs and device.type != "cuda":
+        raise DeviceError(f"cuda_graphs needs a CUDA device, but the device is {device}; use --no-cuda-graphs")
     return device, resolve_dtype(settings.dtype, device)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,9 +13,11 @@ from models import Checkpoint
 from service.devices import dtype_name
 from service.engine.worker import BatchEngine, EngineLimits, Op
 from service.metrics import ServiceMetrics
-from service.model_runner import ModelRunner, warm_up_sizes
+from service.model_runner import ForwardOptions, ModelRunner, warm_up_sizes
 from service.registry import ServedModel
 from service.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 
 def checkpoint_paths(models_dir: Path) -> list[Path]:
@@ -31,9 +34,11 @@ def serve_checkpoint(
     codec_pool: Executor,
 ) -> ServedModel:
     """Move a loaded checkpoint to the device, warm it up and start its engine."""
-    runner = ModelRunner(checkpoint, device, dtype)
+    options = ForwardOptions(settings.backend, settings.cuda_graphs, settings.max_batch_size)
+    runner = ModelRunner(checkpoint, device, dtype, options)
     if settings.warmup:
-        runner.warm_up(warm_up_sizes(settings.max_batch_size))
+        seconds = runner.warm_up(warm_up_sizes(settings.max_batch_size))
+        log.info("model %s: warmed up (backend %s) in %.2f s", checkpoint.name, settings.backend, seconds)
     limits = EngineLimits(
         max_batch_size=settings.max_batch_size,
         max_wait_ms=settings.max_wait_ms,

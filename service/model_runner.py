@@ -2,24 +2,63 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from models import Checkpoint, from_uint8, to_uint8
+from service.batch_buckets import bucket_sizes
+from service.cuda_graphs import GraphedForward
+from service.forward_backends import Backend, with_backend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ForwardOptions:
+    """How the generator runs: the backend (any device), and on CUDA optional graphs per batch-size bucket."""
+
+    backend: Backend = "eager"
+    cuda_graphs: bool = False
+    max_batch_size: int = 64
 
 
 class ModelRunner:
-    """Generator and critic moved to the serving device and dtype, with host transfers (pinned on CUDA)."""
+    """Generator and critic moved to the serving device and dtype, with host transfers (pinned on CUDA).
 
-    def __init__(self, checkpoint: Checkpoint, device: torch.device, dtype: torch.dtype) -> None:
+    On CUDA a generator batch is stacked into a pinned host buffer and moved in one non-blocking copy; with
+    `cuda_graphs` it is padded to the next bucket (powers of two up to `max_batch_size`) and replayed from that
+    bucket's graph, the padding sliced off. The CPU path is plain eager PyTorch unless a backend says otherwise.
+    """
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        device: torch.device,
+        dtype: torch.dtype,
+        options: ForwardOptions | None = None,
+    ) -> None:
+        options = options or ForwardOptions()
+        if options.cuda_graphs and device.type != "cuda":
+            raise ValueError(f"CUDA graphs need a CUDA device, but the device is {device}")
         meta = checkpoint.metadata
         self.device = device
         self.dtype = dtype
+        self.options = options
         self.kind = meta.kind
         self.z_dim = meta.z_dim
         self.generator = checkpoint.generator.to(device=device, dtype=dtype).eval()
         self.critic = checkpoint.critic.to(device=device, dtype=dtype).eval()
+        self._generator = with_backend(self.generator, options.backend)
         self._cuda = device.type == "cuda"
+        self._graphed: GraphedForward | None = None
+        self._staging: torch.Tensor | None = None
+        if self._cuda:
+            # One pinned buffer for the latents of a batch; `_to_host` synchronises, so it is free again after.
+            self._staging = torch.empty(options.max_batch_size, self.z_dim, pin_memory=True)  # [max_B, z_dim]
         if meta.kind == "image":
             assert meta.channels is not None and meta.height is not None and meta.width is not None
             # What `score` takes per item: 8-bit pixels, HWC.
@@ -28,6 +67,17 @@ class ModelRunner:
         else:
             self.score_item_shape = (int(meta.generator.out_dim),)  # type: ignore[union-attr]
             self.score_item_dtype = torch.float32
+        if options.cuda_graphs:
+            started = time.perf_counter()
+            with torch.inference_mode():
+                self._graphed = GraphedForward(
+                    self._generate_on_device, (self.z_dim,), torch.float32, bucket_sizes(options.max_batch_size), device
+                )
+            log.info(
+                "captured CUDA graphs of the generator for batch sizes %s in %.2f s",
+                self._graphed.buckets,
+                time.perf_counter() - started,
+            )
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         if self._cuda:
@@ -42,12 +92,31 @@ class ModelRunner:
             return host.numpy()
         return y.numpy()
 
+    def _generate_on_device(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents [B, z_dim] float32 on the device -> images [B, H, W, C] uint8 or points [B, out_dim] float32."""
+        out = self._generator(z.to(self.dtype))
+        if self.kind == "image":
+            return to_uint8(out)  # [B, H, W, C]
+        return out.float()  # [B, out_dim]
+
+    def _latents_to_device(self, z: torch.Tensor) -> torch.Tensor:
+        """[B, z_dim] on the CPU -> the device, through the pinned staging buffer in one non-blocking copy."""
+        assert self._staging is not None
+        n = z.shape[0]
+        if n > self._staging.shape[0]:
+            return self._to_device(z)
+        staged = self._staging[:n]  # [B, z_dim], pinned
+        staged.copy_(z)
+        return staged.to(self.device, non_blocking=True)
+
     def generate(self, z: torch.Tensor) -> np.ndarray:
         """Latents [B, z_dim] float32 -> images [B, H, W, C] uint8, or points [B, out_dim] float32."""
-        out = self.generator(self._to_device(z).to(self.dtype))
-        if self.kind == "image":
-            return self._to_host(to_uint8(out))  # [B, H, W, C]
-        return self._to_host(out.float())  # [B, out_dim]
+        if not self._cuda:
+            return self._generate_on_device(z).numpy()
+        with torch.cuda.device(self.device):
+            if self._graphed is not None:
+                return self._to_host(self._graphed(z))
+            return self._to_host(self._generate_on_device(self._latents_to_device(z)))
 
     def score(self, x: torch.Tensor) -> np.ndarray:
         """Images [B, H, W, C] uint8, or points [B, in_dim] float32 -> raw critic scores [B] float32."""
@@ -55,17 +124,18 @@ class ModelRunner:
         batch = from_uint8(x) if self.kind == "image" else x  # [B, C, H, W] or [B, in_dim]
         return self._to_host(self.critic(batch.to(self.dtype)).float())  # [B]
 
-    def warm_up(self, batch_sizes: list[int]) -> None:
-        """Run both networks once at every batch size the engine will use (allocator, kernels, autotuning)."""
+    def warm_up(self, batch_sizes: list[int]) -> float:
+        """Run both networks once at every batch size the engine will use (allocator, kernels, autotuning,
+        compilation); returns the seconds it took."""
+        started = time.perf_counter()
         with torch.inference_mode():
             for size in batch_sizes:
                 self.generate(torch.zeros(size, self.z_dim))
                 self.score(torch.zeros(size, *self.score_item_shape, dtype=self.score_item_dtype))
+        return time.perf_counter() - started
 
 
 def warm_up_sizes(max_batch_size: int) -> list[int]:
     """Powers of two up to the largest batch, and the largest batch itself."""
-    sizes = [1 << k for k in range(max_batch_size.bit_length()) if (1 << k) <= max_batch_size]
-    if sizes[-1] != max_batch_size:
-        sizes.append(max_batch_size)
-    return sizes
+    return bucket_sizes(max_batch_size)
+

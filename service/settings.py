@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Dtype = Literal["float32", "float16", "bfloat16"]
+Backend = Literal["eager", "channels_last", "compile"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -31,6 +32,17 @@ class ServiceSettings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on")
     device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
     dtype: Dtype = Field("float32", description="weights and activations; float16/bfloat16 need a CUDA device")
+    backend: Backend = Field(
+        "eager",
+        description="how the generator runs: eager PyTorch, eager with channels-last weights, or compile "
+        "(torch.compile, batch dimension dynamic; compiles during the warm-up, tens of seconds per model)",
+    )
+    cuda_graphs: bool = Field(
+        False,
+        description="on CUDA: replay the generator from CUDA graphs captured for batch sizes 1, 2, 4, ... "
+        "max_batch_size, each batch padded up to the next of them; needs a CUDA device and backend eager or "
+        "channels_last",
+    )
     max_batch_size: int = Field(64, gt=0, le=4096, description="most items in one forward pass")
     max_wait_ms: float = Field(
         0.0,
@@ -146,6 +158,14 @@ class ServiceSettings(BaseSettings):
             key.get_secret_value() for key in self.api_keys
         }:
             raise ValueError("the admin key must differ from every API key")
+        return self
+
+    @model_validator(mode="after")
+    def _cuda_graphs_need_cuda(self) -> "ServiceSettings":
+        if self.cuda_graphs and self.device == "cpu":
+            raise ValueError("cuda_graphs needs a CUDA device; turn it off with device cpu")
+        if self.cuda_graphs and self.backend == "compile":
+            raise ValueError("cuda_graphs captures the eager generator; use backend eager or channels_last with it")
         return self
 
     @model_validator(mode="after")

@@ -1,0 +1,88 @@
+"""A forward pass replayed from CUDA graphs, one captured per batch-size bucket; batches are padded to a bucket.
+
+Capture follows PyTorch's recipe for whole-network capture: static input buffers on the device, a few warm-up
+runs on a side stream (lazy library handles, allocator), then the capture on that same stream, then
+`graph.replay()` after copying each batch into its bucket's static input. Each bucket's graph keeps its own memory
+pool, so no replay can overwrite another bucket's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from service.batch_buckets import bucket_for, fill_padded
+
+_WARM_UP_RUNS = 3
+
+
+@dataclass(frozen=True)
+class _Captured:
+    graph: torch.cuda.CUDAGraph
+    static_input: torch.Tensor  # [bucket, *item_shape] on the device
+    static_output: torch.Tensor  # [bucket, ...] on the device, rewritten by every replay
+
+
+class GraphedForward:
+    """`forward` (device tensor [B, *item_shape] -> device tensor [B, ...]) captured at each bucket size.
+
+    Calling it with a CPU batch [n, *item_shape] stacks the batch into a pinned host buffer padded to the bucket,
+    moves it in one non-blocking copy, replays the bucket's graph and returns the first n rows of the static
+    output: a device view that the next call overwrites, so the caller copies it out (and synchronises) first.
+    Batches larger than the largest bucket run `forward` uncaptured. One caller at a time (the engine's worker).
+    """
+
+    def __init__(
+        self,
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        item_shape: tuple[int, ...],
+        input_dtype: torch.dtype,
+        buckets: list[int],
+        device: torch.device,
+    ) -> None:
+        if device.type != "cuda":
+            raise ValueError(f"CUDA graphs need a CUDA device, got {device}")
+        self._forward = forward
+        self._device = device
+        self.buckets = sorted(buckets)
+        self._staging = torch.zeros(self.buckets[-1], *item_shape, dtype=input_dtype, pin_memory=True)
+        self._staged = torch.cuda.Event()  # the last copy out of the staging buffer
+        self._captured: dict[int, _Captured] = {}
+        with torch.cuda.device(device):
+            stream = torch.cuda.Stream(device)
+            for size in self.buckets:
+                self._captured[size] = self._capture(size, item_shape, input_dtype, stream)
+            torch.cuda.current_stream(device).wait_stream(stream)
+            torch.cuda.synchronize(device)
+
+    def _capture(
+        self, size: int, item_shape: tuple[int, ...], input_dtype: torch.dtype, stream: torch.cuda.Stream
+    ) -> _Captured:
+        static_input = torch.zeros(size, *item_shape, dtype=input_dtype, device=self._device)
+        stream.wait_stream(torch.cuda.current_stream(self._device))
+        with torch.cuda.stream(stream):
+            for _ in range(_WARM_UP_RUNS):
+                self._forward(static_input)
+        stream.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: another model's worker may allocate (pinned host memory, the caching allocator) on its own
+        # thread while this one captures; that is not part of this capture and must not abort it.
+        with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+            static_output = self._forward(static_input)
+        return _Captured(graph, static_input, static_output)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        """CPU batch [n, *item_shape] -> device output [n, ...] (a view into the bucket's static output)."""
+        n = batch.shape[0]
+        bucket = bucket_for(n, self.buckets)
+        if bucket is None:
+            return self._forward(batch.pin_memory().to(self._device, non_blocking=True))
+        captured = self._captured[bucket]
+        self._staged.synchronize()  # the previous batch has left the staging buffer (no-op before the first)
+        host = fill_padded(self._staging, batch, bucket)  # [bucket, *item_shape], pinned
+        captured.static_input.copy_(host, non_blocking=True)
+        self._staged.record()
+        captured.graph.replay()
+        return captured.static_output[:n]

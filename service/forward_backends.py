@@ -1,0 +1,32 @@
+"""How a network's forward pass runs: eager PyTorch, eager on channels-last tensors, or compiled by inductor."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import torch
+from torch import nn
+
+from service.settings import Backend
+
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+
+
+def with_backend(module: nn.Module, backend: Backend) -> nn.Module:
+    """The module (already on its device and dtype, in eval mode) prepared to run with `backend`.
+
+    - `eager`: the module itself.
+    - `channels_last`: 4-D weights stored NHWC, so convolutions run in oneDNN's (or cuDNN's) preferred layout;
+      outputs come out channels-last, which `to_uint8` turns into NHWC anyway. No effect on a network without
+      4-D weights (the point MLPs).
+    - `compile`: `torch.compile` with the batch dimension dynamic, so one compiled graph serves every batch size
+      from 2 up (batch 1 is specialised and compiled once more); the compile happens on the first call of each,
+      which the warm-up makes. The wrapper shares its parameters with `module`.
+    """
+    if backend == "eager":
+        return module
+    if backend == "channels_last":
+        return module.to(memory_format=torch.channels_last)
+    if backend == "compile":
+        return torch.compile(module, dynamic=True)  # type: ignore[return-value]
+    raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,85 @@
+"""Generator backends on the CPU: each gives the eager fp32 images of the same seeds, inside and behind the app.
+
+Tolerances: the generator's raw output (in [-1, 1]) within 1e-4 of eager fp32 (reordered float sums, fused
+kernels); the served 8-bit pixels within one level of eager's (a value that close to a rounding boundary may round
+the other way), with at most 1 % of the pixels off by that level.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models import latents_for_seeds, load_checkpoint
+from service.devices import DeviceError, resolve
+from service.forward_backends import BACKENDS, with_backend
+from service.model_runner import ForwardOptions, ModelRunner, warm_up_sizes
+from tests.service.app_client import make_settings, serve_in_process
+
+CPU = torch.device("cpu")
+SEEDS = list(range(100, 107))  # 7: not a warmed-up size
+
+
+def assert_same_pixels(images: np.ndarray, reference: np.ndarray) -> None:
+    assert images.shape == reference.shape and images.dtype == reference.dtype == np.uint8
+    diff = np.abs(images.astype(np.int16) - reference.astype(np.int16))
+    assert diff.max() <= 1 and (diff > 0).mean() <= 0.01
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_backend_gives_eager_outputs(backend, tiny_image_checkpoint, tiny_points_checkpoint):
+    for path in (tiny_image_checkpoint, tiny_points_checkpoint):
+        eager = load_checkpoint(path)
+        prepared = with_backend(load_checkpoint(path).generator.eval(), backend)
+        with torch.inference_mode():
+            for n in (1, 7):  # batch 1 is compiled apart from the dynamic-batch graph
+                z = latents_for_seeds(SEEDS[:n], eager.metadata.z_dim)  # [n, z_dim]
+                got, want = prepared(z), eager.generator(z)
+                assert got.shape == want.shape
+                assert (got - want).abs().max().item() <= 1e-4, (backend, path.name, n)
+
+
+@pytest.mark.parametrize("backend", ["channels_last", "compile"])
+def test_the_runner_serves_eager_pixels_with_each_backend(backend, tiny_image_checkpoint):
+    eager = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32)
+    runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions(backend))
+    assert runner.warm_up(warm_up_sizes(8)) > 0
+    z = latents_for_seeds(SEEDS, runner.z_dim)  # [7, z_dim]
+    with torch.inference_mode():
+        assert_same_pixels(runner.generate(z), eager.generate(z))
+        for n in (1, 3):
+            assert_same_pixels(runner.generate(z[:n]), eager.generate(z[:n]))
+
+
+def test_cuda_graphs_are_refused_off_cuda(tiny_image_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
+        ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions(cuda_graphs=True))
+    with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device"):
+        make_settings(tmp_path, device="cpu", cuda_graphs=True)
+    with pytest.raises(ValueError, match="use backend eager or channels_last"):
+        make_settings(tmp_path, device="auto", cuda_graphs=True, backend="compile")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="cuda_graphs needs a CUDA device"):
+            resolve(make_settings(tmp_path, device="auto", cuda_graphs=True))
+
+
+def _pixels(body: dict) -> list[np.ndarray]:
+    return [np.asarray(Image.open(io.BytesIO(base64.b64decode(image["data"])))) for image in body["images"]]
+
+
+@pytest.mark.anyio
+async def test_the_app_serves_the_same_images_with_the_compile_backend(models_dir):
+    request = {"model": "digits", "seed": 40, "n": 5}
+    answers = {}
+    for backend in ("eager", "compile"):
+        async with serve_in_process(make_settings(models_dir, backend=backend, max_batch_size=8)) as client:
+            response = await client.post("/v1/sample", json=request)
+            assert response.status_code == 200, response.text
+            answers[backend] = _pixels(response.json())
+    for got, want in zip(answers["compile"], answers["eager"], strict=True):
+        assert_same_pixels(got, want)

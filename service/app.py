@@ -24,6 +24,7 @@ from service.api.auth import require_admin_key, require_api_key
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.draining import DrainMiddleware
 from service.api.errors import install_error_handlers
+from service.api.fast_path import SampleFastPath
 from service.api.request_metrics import RequestMetricsMiddleware
 from service.api.routes import admin, health, interpolate, models, sample, score
 from service.devices import dtype_name, intra_op_threads, resolve
@@ -106,7 +107,15 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> FastAPI
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, read_timeout_s=settings.request_read_timeout_s
     )
     app.add_middleware(DrainMiddleware, drain=drain, retry_after_s=settings.retry_after_s)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # outermost: sees every status, 413s included
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # sees every status, 413s included
+    if settings.fast_path:  # outermost: what it does not answer itself goes through all of the above
+        app.add_middleware(
+            SampleFastPath,
+            metrics=metrics,
+            drain=drain,
+            max_body_bytes=settings.max_body_bytes,
+            read_timeout_s=settings.request_read_timeout_s,
+        )
     return app
 
 

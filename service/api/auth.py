@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from service.api.dependencies import get_runtime
 from service.errors import AdminDisabledError, UnauthorizedError
@@ -26,6 +27,14 @@ def key_matches(candidate: str, keys: list[bytes]) -> bool:
     for key in keys:
         found |= hmac.compare_digest(given, key)
     return found
+
+
+def bearer_key_accepted(authorization: str | None, keys: list[bytes]) -> bool:
+    """True when an `Authorization` header value carries one of `keys` as `HTTPBearer` reads it (no keys: open)."""
+    if not keys:
+        return True
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    return bool(authorization and credentials) and scheme.lower() == "bearer" and key_matches(credentials, keys)
 
 
 async def require_api_key(

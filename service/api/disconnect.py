@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from starlette.types import Receive
 
 
-def until_disconnected(request: Request) -> Callable[[], Awaitable[None]]:
-    """A coroutine function that returns once the server reports `http.disconnect` (call it after the body is read)."""
-    receive = request.receive
+def until_disconnected(receive: Receive) -> Callable[[], Awaitable[None]]:
+    """A coroutine function that returns once the server reports `http.disconnect` (call it after the body is read).
+
+    `receive` is the request's ASGI receive channel (`request.receive` in a route).
+    """
 
     async def wait() -> None:
         while (await receive())["type"] != "http.disconnect":

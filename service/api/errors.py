@@ -109,17 +109,23 @@ def _handle_validation(request: Request, exc: Exception) -> Response:
     return error_response(422, "validation_error", message, details)
 
 
-def _handle_service_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ServiceError)
+def service_error_response(exc: ServiceError, retry_after_s: int, method: str, path: str) -> Response:
+    """The envelope for a `ServiceError` (`method` and `path` only go to the log), wherever it was caught."""
     headers: dict[str, str] = {}
     if exc.status == 503:
-        runtime = getattr(request.state, "runtime", None)
-        headers["Retry-After"] = str(runtime.settings.retry_after_s if runtime is not None else 1)
+        headers["Retry-After"] = str(retry_after_s)
     if isinstance(exc, UnauthorizedError):
         headers["WWW-Authenticate"] = "Bearer"
     if exc.status >= 500 and exc.status != 503:
-        log.warning("%s %s -> %d %s: %s", request.method, request.url.path, exc.status, exc.code, exc.message)
+        log.warning("%s %s -> %d %s: %s", method, path, exc.status, exc.code, exc.message)
     return error_response(exc.status, exc.code, exc.message, exc.details, headers or None)
+
+
+def _handle_service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    runtime = getattr(request.state, "runtime", None)
+    retry_after_s = runtime.settings.retry_after_s if runtime is not None else 1
+    return service_error_response(exc, retry_after_s, request.method, request.url.path)
 
 
 def _handle_http(request: Request, exc: Exception) -> Response:

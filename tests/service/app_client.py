@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import torch
 from asgi_lifespan import LifespanManager
 
+import service.api.fast_path as fast_path
 from service import ServiceSettings, create_app
+from service.draining import Drain
 
 
 def make_settings(models_dir: Path, **overrides: Any) -> ServiceSettings:
@@ -48,11 +51,25 @@ async def wait_ready(client: httpx.AsyncClient, timeout: float = 60.0) -> httpx.
 
 
 @asynccontextmanager
-async def serve_in_process(settings: ServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
+async def serve_in_process(settings: ServiceSettings, drain: Drain | None = None) -> AsyncIterator[httpx.AsyncClient]:
     """The ASGI app with its lifespan running, and an httpx client speaking to it; yields once loading is done."""
-    app = create_app(settings)
+    app = create_app(settings, drain)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service.test", timeout=30) as client:
             await wait_ready(client)
             yield client
+
+
+class FastPathCount:
+    """How many requests the lean path answered (a spy around the shared `answer_sample`)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.value = 0
+        real = fast_path.answer_sample
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.value += 1
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(fast_path, "answer_sample", counted)

@@ -113,7 +113,7 @@ async def interpolate(body: InterpolateRequest, request: Request, runtime: Runti
         n_frames = frame_count(len(body.points), body.steps)
         render = _renderer(fmt, model, len(body.points), body.steps, body.frame_ms)
         inputs = Deferred(n_frames, functools.partial(frame_latents, body, model.z_dim))
-        payload = await model.engine.submit(Op.GENERATE, inputs, render, until_disconnected(request))
+        payload = await model.engine.submit(Op.GENERATE, inputs, render, until_disconnected(request.receive))
     if fmt in ("gif", "webp"):
         return Response(payload, media_type=MEDIA_TYPES[fmt], headers={"X-Model-Version": model.version})
     return raw_json_response(payload)

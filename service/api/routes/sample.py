@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -15,7 +15,7 @@ from service.api.dependencies import get_runtime
 from service.api.disconnect import until_disconnected
 from service.api.errors import error_responses
 from service.api.negotiation import format_from_accept, wants_raw
-from service.api.responses import dumps, raw_json_response
+from service.api.responses import JSON_MEDIA_TYPE, dumps
 from service.api.schemas import SampleRequest, SampleResponse
 from service.codecs.images import MEDIA_TYPES, encode_images, grid
 from service.codecs.npy import encode_npy_batch
@@ -27,6 +27,8 @@ from service.runtime import ServiceRuntime
 from service.sampling import SeededLatents, resolve_seeds
 
 router = APIRouter(tags=["generate"])
+
+SAMPLE_PATH = "/v1/sample"
 
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 Delivery = Literal["json", "raw", "grid"]
@@ -119,8 +121,39 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
     return render_images
 
 
+@dataclass(frozen=True)
+class SampleAnswer:
+    """A sampling request's response: the body, its media type and, for raw image bytes, the seed headers."""
+
+    payload: bytes
+    media_type: str
+    headers: dict[str, str] | None = None
+
+    def response(self) -> Response:
+        return Response(self.payload, media_type=self.media_type, headers=self.headers)
+
+
+async def answer_sample(
+    runtime: ServiceRuntime, body: SampleRequest, accept: str | None, until_gone: Callable[[], Awaitable[None]]
+) -> SampleAnswer:
+    """The whole of a valid sampling request after validation: shared by the route and the lean path in front of it.
+
+    Raises `ServiceError`s (unknown model, limits, a full queue, a deadline, a client that left) for the caller to
+    turn into the error envelope.
+    """
+    with runtime.registry.lease(body.model) as model:
+        plan = plan_sample(body, model, runtime.settings.max_images_per_sample, accept)
+        z = SeededLatents(plan.seeds, model.z_dim, body.truncation)
+        render = _renderer(plan, model, z if body.return_latents else None)
+        payload = await model.engine.submit(Op.GENERATE, Deferred(len(plan.seeds), z.build), render, until_gone)
+    if plan.delivery == "json":
+        return SampleAnswer(payload, JSON_MEDIA_TYPE)
+    headers = {"X-Seeds": ",".join(map(str, plan.seeds)), "X-Model-Version": model.version}
+    return SampleAnswer(payload, MEDIA_TYPES[plan.format], headers)
+
+
 @router.post(
-    "/v1/sample",
+    SAMPLE_PATH,
     response_model=SampleResponse,
     responses={
         200: {
@@ -135,16 +168,5 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
     summary="Generate images (or points) from seeds",
 )
 async def sample(body: SampleRequest, request: Request, runtime: Runtime) -> Response:
-    settings = runtime.settings
-    with runtime.registry.lease(body.model) as model:
-        plan = plan_sample(body, model, settings.max_images_per_sample, request.headers.get("accept"))
-        z = SeededLatents(plan.seeds, model.z_dim, body.truncation)
-        render = _renderer(plan, model, z if body.return_latents else None)
-        payload = await model.engine.submit(
-            Op.GENERATE, Deferred(len(plan.seeds), z.build), render, until_disconnected(request)
-        )
-    if plan.delivery == "json":
-        return raw_json_response(payload)
-    media_type = MEDIA_TYPES[plan.format]
-    headers = {"X-Seeds": ",".join(map(str, plan.seeds)), "X-Model-Version": model.version}
-    return Response(payload, media_type=media_type, headers=headers)
+    answer = await answer_sample(runtime, body, request.headers.get("accept"), until_disconnected(request.receive))
+    return answer.response()

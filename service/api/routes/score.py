@@ -169,5 +169,5 @@ async def score(request: Request, runtime: Runtime) -> Response:
     name = uploads.request.model if uploads.request is not None else uploads.fields.model  # type: ignore[union-attr]
     with runtime.registry.lease(name) as model:
         inputs = await _inputs(uploads, model, runtime)
-        payload = await model.engine.submit(Op.SCORE, inputs, _render(model), until_disconnected(request))
+        payload = await model.engine.submit(Op.SCORE, inputs, _render(model), until_disconnected(request.receive))
     return raw_json_response(payload)

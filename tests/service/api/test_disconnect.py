@@ -1,8 +1,8 @@
-"""A client that goes away while its request waits in the queue costs no forward pass."""
+"""A client that goes away while its request waits in the queue costs no forward pass, on the lean path for
+plain sampling requests and through the full app."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -11,59 +11,35 @@ from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
 from service import create_app
-from tests.service.app_client import make_settings, wait_ready
+from tests.service.app_client import FastPathCount, make_settings, wait_ready
+from tests.service.asgi_calls import body_then_leave, post_sample
 
 pytestmark = pytest.mark.anyio
 
 
-async def call(app, body: bytes, leave_after: float | None) -> list[dict]:
-    """One POST /v1/sample through the ASGI interface; the client disconnects `leave_after` seconds in."""
-    sent: list[dict] = []
-    delivered = False
-
-    async def receive() -> dict:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        if leave_after is None:
-            await asyncio.Event().wait()
-        await asyncio.sleep(leave_after)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/v1/sample", "raw_path": b"/v1/sample", "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 80),
-    }  # fmt: skip
-    await app(scope, receive, send)
-    return sent
-
-
-async def test_a_disconnected_request_is_dropped_before_its_forward_pass(models_dir: Path) -> None:
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_a_disconnected_request_is_dropped_before_its_forward_pass(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch, fast_path: bool
+) -> None:
+    lean = FastPathCount(monkeypatch)
     # A long batching window keeps the request queued while its client leaves.
-    settings = make_settings(models_dir, max_batch_size=64, max_wait_ms=400.0)
+    settings = make_settings(models_dir, max_batch_size=64, max_wait_ms=400.0, fast_path=fast_path)
     app = create_app(settings)
     async with LifespanManager(app) as manager:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
             await wait_ready(client)
 
-            async def computed() -> float:
-                text = (await client.get("/metrics")).text
-                families = {f.name: f for f in text_string_to_metric_families(text)}
-                return sum(
-                    s.value
-                    for s in families["wgan_items"].samples
-                    if s.name == "wgan_items_total" and s.labels == {"model": "digits", "op": "generate"}
-                )
+            async def counted(name: str, labels: dict[str, str]) -> float:
+                families = text_string_to_metric_families((await client.get("/metrics")).text)
+                return sum(s.value for f in families for s in f.samples if s.name == name and s.labels == labels)
 
-            before = await computed()
-            gone = await call(manager.app, b'{"seed": 1, "n": 8}', leave_after=0.05)
+            items = ("wgan_items_total", {"model": "digits", "op": "generate"})
+            before = await counted(*items)
+            body = b'{"seed": 1, "n": 8}'
+            gone = await post_sample(manager.app, body_then_leave(body, 0.05), len(body))
             assert gone[0]["status"] == 499
-            kept = await call(manager.app, b'{"seed": 1, "n": 8}', leave_after=None)
+            kept = await post_sample(manager.app, body_then_leave(body, None), len(body))
             assert kept[0]["status"] == 200
-            assert await computed() - before == 8  # only the request whose client stayed was computed
+            assert await counted(*items) - before == 8  # only the request whose client stayed was computed
+            assert await counted("wgan_requests_total", {"endpoint": "/v1/sample", "status": "499"}) == 1
+    assert lean.value == (2 if fast_path else 0)

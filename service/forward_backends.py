@@ -11,6 +11,16 @@ from service.settings import Backend
 
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
+# Dynamo keeps its compiled graphs per Python function: every generator of one class (each model served, each
+# reloaded version) adds its entries to the same `forward`, two per module (batch 1 and the dynamic batch). Past
+# the limit (8 by default) dynamo would quietly run the rest eagerly.
+_COMPILED_MODELS_LIMIT = 256
+
+
+def _allow_compiled_models(entries: int) -> None:
+    config = torch._dynamo.config
+    config.recompile_limit = max(config.recompile_limit, entries)
+
 
 def with_backend(module: nn.Module, backend: Backend) -> nn.Module:
     """The module (already on its device and dtype, in eval mode) prepared to run with `backend`.
@@ -19,14 +29,16 @@ def with_backend(module: nn.Module, backend: Backend) -> nn.Module:
     - `channels_last`: 4-D weights stored NHWC, so convolutions run in oneDNN's (or cuDNN's) preferred layout;
       outputs come out channels-last, which `to_uint8` turns into NHWC anyway. No effect on a network without
       4-D weights (the point MLPs).
-    - `compile`: `torch.compile` with the batch dimension dynamic, so one compiled graph serves every batch size
-      from 2 up (batch 1 is specialised and compiled once more); the compile happens on the first call of each,
-      which the warm-up makes. The wrapper shares its parameters with `module`.
+    - `compile`: the channels-last module through `torch.compile` with the batch dimension dynamic, so one
+      compiled graph serves every batch size from 2 up (batch 1 is specialised and compiled once more); the
+      compile happens on the first call of each, which the warm-up makes. The wrapper shares its parameters with
+      `module`.
     """
     if backend == "eager":
         return module
     if backend == "channels_last":
         return module.to(memory_format=torch.channels_last)
     if backend == "compile":
-        return torch.compile(module, dynamic=True)  # type: ignore[return-value]
+        _allow_compiled_models(_COMPILED_MODELS_LIMIT)
+        return torch.compile(module.to(memory_format=torch.channels_last), dynamic=True)  # type: ignore[return-value]
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

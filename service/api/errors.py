@@ -140,9 +140,14 @@ def _handle_http(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}) or None)
 
 
-def _handle_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+def unexpected_error_response(exc: Exception, method: str, path: str) -> Response:
+    """A 500 envelope for an exception nobody expected; the trace goes to the log, never to the client."""
+    log.error("%s %s failed", method, path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed to handle this request; it has been logged")
+
+
+def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_error_response(exc, request.method, request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

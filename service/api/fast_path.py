@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.api.auth import bearer_key_accepted
 from service.api.body_limit import BodyRefusal, content_length, read_body, replay
 from service.api.disconnect import until_disconnected
-from service.api.errors import service_error_response
+from service.api.errors import service_error_response, unexpected_error_response
 from service.api.routes.sample import SAMPLE_PATH, answer_sample
 from service.api.schemas import SampleRequest
 from service.draining import Drain
@@ -37,7 +37,7 @@ _JSON = b"application/json"
 
 
 class SampleFastPath:
-    """ASGI middleware: answers plain `POST /v1/sample` requests itself and passes everything else to `app`."""
+    """An ASGI app that answers plain `POST /v1/sample` requests itself and passes everything else to `app`."""
 
     def __init__(
         self, app: ASGIApp, metrics: ServiceMetrics, drain: Drain, max_body_bytes: int, read_timeout_s: float
@@ -103,7 +103,10 @@ class SampleFastPath:
                 handed_over = True
                 return body
             endpoint = SAMPLE_PATH
-            response = await _respond(runtime, request, accept, receive)
+            try:
+                response = await _respond(runtime, request, accept, receive)
+            except Exception as exc:  # in front of FastAPI's own error layer: answer as it would
+                response = unexpected_error_response(exc, "POST", SAMPLE_PATH)
             status = response.status_code
             await response(scope, receive, send)
             return None

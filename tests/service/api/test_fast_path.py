@@ -12,6 +12,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
+import service.api.fast_path as fast_path
+import service.api.routes.sample as sample_route
 from models.latents import SEED_MAX
 from service import create_app
 from service.draining import Drain
@@ -168,3 +170,28 @@ async def test_the_lean_path_leaves_other_routes_alone(client: httpx.AsyncClient
     assert (await client.get("/v1/sample")).json()["error"]["code"] == "method_not_allowed"
     assert (await client.post("/v1/sample/", json={"seed": 1})).status_code in (307, 404)
     assert (await client.post("/v1/interpolate", json={"points": [{"seed": 1}, {"seed": 2}], "steps": 2})).is_success
+
+
+async def test_an_unexpected_failure_gets_the_same_500_envelope(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    # The lean path and the route both run `answer_sample`: break it under both names.
+    monkeypatch.setattr(fast_path, "answer_sample", broken)
+    monkeypatch.setattr(sample_route, "answer_sample", broken)
+    answers = []
+    for on in (True, False):
+        app = create_app(make_settings(models_dir, fast_path=on, warmup=False))
+        async with LifespanManager(app) as manager:
+            # The full app answers, then re-raises to the server (which logs it): let the client see the answer.
+            transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                await wait_ready(client)
+                answers.append(await client.post("/v1/sample", json={"seed": 1}))
+                metrics = request_metrics((await client.get("/metrics")).text)
+                assert metrics[("wgan_requests_total", "/v1/sample", "500")] == 1
+    assert comparable(answers[0]) == comparable(answers[1])
+    assert answers[0].status_code == 500 and answers[0].json()["error"]["code"] == "internal_error"
+    assert "a bug" not in answers[0].text and "RuntimeError: a bug" in caplog.text

@@ -9,6 +9,9 @@ Measures, on the same checkpoint (bundled_models/mnist5k.safetensors by default)
            1, 16, 64 and 256 with n = 1 and n = 16: requests/s, images/s, latency p50/p95/p99, and the histogram
            of forward-pass batch sizes read from /metrics (the change over each scenario);
   naive    the same load against benchmarks/naive_app.py (FastAPI, one forward pass per request, no batching).
+  compared (with --compare-serve-arg FLAG, repeatable) a second wgan-serve with those extra flags, measured
+           alternately with the first, scenario by scenario (`--rounds` times each), so that both see the same
+           machine load: `--compare-serve-arg=--no-fast-path` measures the lean sampling path against the full app.
 The load generator runs in its own process, keeps `concurrency` requests in flight over keep-alive connections
 and stops at a request budget or a time limit. The script prints one JSON document (also written to --out) and
 a short table with the ratios service / raw (images/s, PNG included) and service / naive.
@@ -264,15 +267,34 @@ def histogram_delta(before: dict[str, float], after: dict[str, float]) -> dict[s
     }
 
 
-def measure_service(url: str, scenarios: list[tuple[int, int]], requests: int, seconds: float) -> dict[str, Any]:
+def measure_scenario(url: str, concurrency: int, n: int, requests: int, seconds: float) -> dict[str, Any]:
     import httpx
 
-    results: dict[str, Any] = {}
-    for concurrency, n in scenarios:
-        before = batch_histogram(httpx.get(f"{url}/metrics", timeout=10).text)
-        load = run_load(url, concurrency, n, requests, seconds)
-        after = batch_histogram(httpx.get(f"{url}/metrics", timeout=10).text)
-        results[f"c{concurrency}_n{n}"] = {**load, "batches": histogram_delta(before, after)}
+    before = batch_histogram(httpx.get(f"{url}/metrics", timeout=10).text)
+    load = run_load(url, concurrency, n, requests, seconds)
+    after = batch_histogram(httpx.get(f"{url}/metrics", timeout=10).text)
+    return {**load, "batches": histogram_delta(before, after)}
+
+
+def measure_service(url: str, scenarios: list[tuple[int, int]], requests: int, seconds: float) -> dict[str, Any]:
+    return {f"c{c}_n{n}": measure_scenario(url, c, n, requests, seconds) for c, n in scenarios}
+
+
+def measure_alternating(
+    urls: dict[str, str], scenarios: list[tuple[int, int]], requests: int, seconds: float, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Each scenario measured on every server in turn, `rounds` times; per server the round with the median
+    images/s is kept, with every round's figure beside it. Alternating puts the servers under the same load."""
+    results: dict[str, dict[str, Any]] = {name: {} for name in urls}
+    for c, n in scenarios:
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
+        for _ in range(rounds):
+            for name, url in urls.items():
+                runs[name].append(measure_scenario(url, c, n, requests, seconds))
+        for name, measured in runs.items():
+            ordered = sorted(measured, key=lambda r: r["images_per_s"])
+            median = ordered[(len(ordered) - 1) // 2]
+            results[name][f"c{c}_n{n}"] = {**median, "rounds_images_per_s": [r["images_per_s"] for r in measured]}
     return results
 
 
@@ -289,13 +311,23 @@ def table(result: dict[str, Any]) -> str:
         "scenario      service img/s  p50 ms  p95 ms  p99 ms  mean batch  naive img/s  naive p50  svc/raw  svc/naive"
     )
     for key, svc in result["service"].items():
-        naive = result["naive"][key]
+        naive = result["naive"].get(key) or {"images_per_s": "-", "latency_ms": {"p50": "-"}}
         lines.append(
             f"{key:<12}  {svc['images_per_s']:>13}  {svc['latency_ms']['p50']:>6}  {svc['latency_ms']['p95']:>6}"
             f"  {svc['latency_ms']['p99']:>6}  {svc['batches']['mean_batch_size']!s:>10}  {naive['images_per_s']:>11}"
             f"  {naive['latency_ms']['p50']:>9}  {result['ratio_service_over_raw'][key]:>7}"
-            f"  {result['ratio_service_over_naive'][key]:>9}"
+            f"  {result['ratio_service_over_naive'][key]!s:>9}"
         )
+    compared = result.get("compared")
+    if compared:
+        lines.append(f"compared: the same server with {' '.join(compared['serve_args'])}, measured alternately")
+        lines.append("scenario      img/s  p50 ms  p95 ms  mean batch  service/compared")
+        for key, other in compared["service"].items():
+            lines.append(
+                f"{key:<12}  {other['images_per_s']:>5}  {other['latency_ms']['p50']:>6}"
+                f"  {other['latency_ms']['p95']:>6}  {other['batches']['mean_batch_size']!s:>10}"
+                f"  {compared['ratio_service_over_compared'][key]:>16}"
+            )
     return "\n".join(lines)
 
 
@@ -307,6 +339,15 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=64, help="the server's --max-batch-size")
     parser.add_argument("--quick", action="store_true", help="1.5 s per measurement, c = 1 and 64 with n = 1 only")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra wgan-serve flag (repeatable)")
+    parser.add_argument(
+        "--compare-serve-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="also run a second wgan-serve with this extra flag (repeatable; write --compare-serve-arg=--no-fast-path) "
+        "and measure both servers alternately, scenario by scenario",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --compare-serve-arg: alternations per scenario")
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive handler")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     # Internal: the load generator's own process.
@@ -336,13 +377,25 @@ def main() -> None:
         models_dir.mkdir()
         shutil.copy(args.checkpoint, models_dir / "bench.safetensors")
         proc, url = start_service(models_dir, tmp_dir / "serve.log", server_flags)
+        compared_proc = None
         try:
             import httpx
 
             model = httpx.get(f"{url}/v1/models/bench", timeout=5).json()
-            service = measure_service(url, scenarios, args.requests, seconds)
+            if args.compare_serve_arg:
+                compared_proc, compared_url = start_service(
+                    models_dir, tmp_dir / "serve-compared.log", [*server_flags, *args.compare_serve_arg]
+                )
+                both = measure_alternating(
+                    {"service": url, "compared": compared_url}, scenarios, args.requests, seconds, args.rounds
+                )
+                service, compared_service = both["service"], both["compared"]
+            else:
+                service = measure_service(url, scenarios, args.requests, seconds)
         finally:
             stop(proc)
+            if compared_proc is not None:
+                stop(compared_proc)
         naive: dict[str, Any] = {}
         if not args.skip_naive:
             proc, url = start_naive(args.checkpoint, tmp_dir / "naive.log")
@@ -390,10 +443,21 @@ def main() -> None:
             ),
         },
     }
+    if args.compare_serve_arg:
+        result["compared"] = {
+            "serve_args": args.compare_serve_arg,
+            "rounds": args.rounds,
+            "service": compared_service,
+            "ratio_service_over_compared": {
+                k: round(v["images_per_s"] / compared_service[k]["images_per_s"], 3) for k, v in service.items()
+            },
+            "ratio_compared_over_raw": {
+                k: round(v["images_per_s"] / best_raw_png, 3) for k, v in compared_service.items()
+            },
+        }
     text = json.dumps(result, indent=2)
     print(text)
-    if naive:
-        print(table(result))
+    print(table(result))
     if args.out:
         args.out.write_text(text + "\n")
 

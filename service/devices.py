@@ -44,6 +44,8 @@ def resolve(settings: ServiceSettings) -> tuple[torch.device, torch.dtype]:
     device = resolve_device(settings.device)
     if settings.cuda_graphs and device.type != "cuda":
         raise DeviceError(f"cuda_graphs needs a CUDA device, but the device is {device}; use --no-cuda-graphs")
+    if settings.backend == "onnxruntime" and device.type != "cpu":
+        raise DeviceError(f"backend onnxruntime runs on the CPU only, but the device is {device}; use --device cpu")
     return device, resolve_dtype(settings.dtype, device)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import get_args
 
 import torch
 from torch import nn
 
+from service.onnx_backend import OnnxRuntimeForward
 from service.settings import Backend
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
 
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
@@ -22,8 +26,9 @@ def _allow_compiled_models(entries: int) -> None:
     config.recompile_limit = max(config.recompile_limit, entries)
 
 
-def with_backend(module: nn.Module, backend: Backend) -> nn.Module:
-    """The module (already on its device and dtype, in eval mode) prepared to run with `backend`.
+def with_backend(module: nn.Module, backend: Backend, item_shape: tuple[int, ...]) -> Forward:
+    """The module (already on its device and dtype, in eval mode) prepared to run with `backend`, as a function of
+    inputs [B, *item_shape].
 
     - `eager`: the module itself.
     - `channels_last`: 4-D weights stored NHWC, so convolutions run in oneDNN's (or cuDNN's) preferred layout;
@@ -33,6 +38,8 @@ def with_backend(module: nn.Module, backend: Backend) -> nn.Module:
       compiled graph serves every batch size from 2 up (batch 1 is specialised and compiled once more); the
       compile happens on the first call of each, which the warm-up makes. The wrapper shares its parameters with
       `module`.
+    - `onnxruntime` (CPU, float32): the module exported to ONNX in memory (batch dimension dynamic) and run by an
+      ONNX Runtime session on as many intra-op threads as torch has now.
     """
     if backend == "eager":
         return module
@@ -41,4 +48,6 @@ def with_backend(module: nn.Module, backend: Backend) -> nn.Module:
     if backend == "compile":
         _allow_compiled_models(_COMPILED_MODELS_LIMIT)
         return torch.compile(module.to(memory_format=torch.channels_last), dynamic=True)  # type: ignore[return-value]
+    if backend == "onnxruntime":
+        return OnnxRuntimeForward(module, item_shape, torch.get_num_threads())
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

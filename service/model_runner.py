@@ -52,7 +52,7 @@ class ModelRunner:
         self.z_dim = meta.z_dim
         self.generator = checkpoint.generator.to(device=device, dtype=dtype).eval()
         self.critic = checkpoint.critic.to(device=device, dtype=dtype).eval()
-        self._generator = with_backend(self.generator, options.backend)
+        self._generator = with_backend(self.generator, options.backend, (self.z_dim,))
         self._cuda = device.type == "cuda"
         self._graphed: GraphedForward | None = None
         self._staging: torch.Tensor | None = None

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Dtype = Literal["float32", "float16", "bfloat16"]
-Backend = Literal["eager", "channels_last", "compile"]
+Backend = Literal["eager", "channels_last", "compile", "onnxruntime"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -34,8 +34,9 @@ class ServiceSettings(BaseSettings):
     dtype: Dtype = Field("float32", description="weights and activations; float16/bfloat16 need a CUDA device")
     backend: Backend = Field(
         "eager",
-        description="how the generator runs: eager PyTorch, eager with channels-last weights, or compile "
-        "(torch.compile, batch dimension dynamic; compiles during the warm-up, tens of seconds per model)",
+        description="how the generator runs: eager PyTorch, eager with channels-last weights, compile "
+        "(torch.compile, batch dimension dynamic; compiles during the warm-up, tens of seconds per model) or "
+        "onnxruntime (CPU only, the onnx extra; exported at load, seconds per model)",
     )
     cuda_graphs: bool = Field(
         False,
@@ -166,6 +167,12 @@ class ServiceSettings(BaseSettings):
             raise ValueError("cuda_graphs needs a CUDA device; turn it off with device cpu")
         if self.cuda_graphs and self.backend == "compile":
             raise ValueError("cuda_graphs captures the eager generator; use backend eager or channels_last with it")
+        return self
+
+    @model_validator(mode="after")
+    def _onnxruntime_on_cpu(self) -> "ServiceSettings":
+        if self.backend == "onnxruntime" and self.device.startswith("cuda"):
+            raise ValueError("backend onnxruntime runs on the CPU only; use device cpu, or another backend on CUDA")
         return self
 
     @model_validator(mode="after")

@@ -35,7 +35,7 @@ def assert_same_pixels(images: np.ndarray, reference: np.ndarray) -> None:
 def test_each_backend_gives_eager_outputs(backend, tiny_image_checkpoint, tiny_points_checkpoint):
     for path in (tiny_image_checkpoint, tiny_points_checkpoint):
         eager = load_checkpoint(path)
-        prepared = with_backend(load_checkpoint(path).generator.eval(), backend)
+        prepared = with_backend(load_checkpoint(path).generator.eval(), backend, (eager.metadata.z_dim,))
         with torch.inference_mode():
             for n in (1, 7):  # batch 1 is compiled apart from the dynamic-batch graph
                 z = latents_for_seeds(SEEDS[:n], eager.metadata.z_dim)  # [n, z_dim]
@@ -44,7 +44,7 @@ def test_each_backend_gives_eager_outputs(backend, tiny_image_checkpoint, tiny_p
                 assert (got - want).abs().max().item() <= 1e-4, (backend, path.name, n)
 
 
-@pytest.mark.parametrize("backend", ["channels_last", "compile"])
+@pytest.mark.parametrize("backend", ["channels_last", "compile", "onnxruntime"])
 def test_the_runner_serves_eager_pixels_with_each_backend(backend, tiny_image_checkpoint):
     eager = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32)
     runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions(backend))

@@ -7,7 +7,9 @@ The textbook loop is the one in the public WGAN-GP ports: for each of n_critic c
 from a shuffling DataLoader, separate critic passes over the real and the fake batch, the penalty in its own
 function (`autograd.grad(..., create_graph=True, retain_graph=True)`), three `backward()` calls, plain Adam; then
 one generator step. This trainer draws all n_critic fake batches in one generator pass, scores real and fake
-in one critic pass, backpropagates once, steps fused Adam, optionally in channels_last.
+in one critic pass, backpropagates once into the critic's parameters only (not into the interpolates), steps
+fused Adam, optionally in channels_last, and on the CPU computes the generator's one-channel output layer as a
+GEMM plus col2im (training/fold_convs.py).
 
 Both loops train the networks of `--config` (default the bundled model's, batch 64, n_critic 5), from the same
 initial weights, on the CPU with `--threads` torch threads. Within each round the two loops alternate
@@ -18,7 +20,6 @@ iteration by iteration, so that machine load hits both alike; the figures are th
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models import build_critic, build_generator  # noqa: E402
 from training.config import load_config  # noqa: E402
 from training.loop import Trainer  # noqa: E402
 
@@ -128,9 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, Path(tmp), torch.device("cpu"), progress=False)
-    # The textbook loop starts from the same weights, in the default memory format.
-    g = copy.deepcopy(trainer.nets.generator).to(memory_format=torch.contiguous_format).train()
-    c = copy.deepcopy(trainer.nets.critic).to(memory_format=torch.contiguous_format).train()
+    # The textbook loop starts from the same weights, in plain torch modules and the default memory format.
+    g = build_generator(config.model.generator)
+    g.load_state_dict(trainer.nets.generator.state_dict())
+    c = build_critic(config.model.critic)
+    c.load_state_dict(trainer.nets.critic.state_dict())
+    g.train()
+    c.train()
     train_images = getattr(trainer.dataset, "train", None)
     if train_images is None:
         parser.error("the benchmark needs a finite image or point dataset with a training split")

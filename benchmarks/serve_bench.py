@@ -267,34 +267,70 @@ def histogram_delta(before: dict[str, float], after: dict[str, float]) -> dict[s
     }
 
 
-def measure_scenario(url: str, concurrency: int, n: int, requests: int, seconds: float) -> dict[str, Any]:
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process so far (Linux /proc), None where unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sample_requests(metrics_text: str) -> float:
+    """`wgan_requests_total` of /v1/sample, every status."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(metrics_text)
+        for s in family.samples
+        if s.name == "wgan_requests_total" and s.labels.get("endpoint") == "/v1/sample"
+    )
+
+
+def measure_scenario(url: str, pid: int, concurrency: int, n: int, requests: int, seconds: float) -> dict[str, Any]:
+    """One load run against a wgan-serve process; with its batch sizes, and the server's CPU time per request
+    (warm-up requests included on both sides), which machine load disturbs less than throughput."""
     import httpx
 
-    before = batch_histogram(httpx.get(f"{url}/metrics", timeout=10).text)
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    before, requests_before, cpu_before = batch_histogram(text), sample_requests(text), process_cpu_seconds(pid)
     load = run_load(url, concurrency, n, requests, seconds)
-    after = batch_histogram(httpx.get(f"{url}/metrics", timeout=10).text)
-    return {**load, "batches": histogram_delta(before, after)}
+    cpu_after = process_cpu_seconds(pid)
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    served = sample_requests(text) - requests_before
+    cpu_per_request = None
+    if cpu_before is not None and cpu_after is not None and served:
+        cpu_per_request = round((cpu_after - cpu_before) / served * 1e6, 1)
+    batches = histogram_delta(before, batch_histogram(text))
+    return {**load, "server_cpu_us_per_request": cpu_per_request, "batches": batches}
 
 
-def measure_service(url: str, scenarios: list[tuple[int, int]], requests: int, seconds: float) -> dict[str, Any]:
-    return {f"c{c}_n{n}": measure_scenario(url, c, n, requests, seconds) for c, n in scenarios}
+def measure_service(
+    server: tuple[str, int], scenarios: list[tuple[int, int]], requests: int, seconds: float
+) -> dict[str, Any]:
+    return {f"c{c}_n{n}": measure_scenario(*server, c, n, requests, seconds) for c, n in scenarios}
 
 
 def measure_alternating(
-    urls: dict[str, str], scenarios: list[tuple[int, int]], requests: int, seconds: float, rounds: int
+    servers: dict[str, tuple[str, int]], scenarios: list[tuple[int, int]], requests: int, seconds: float, rounds: int
 ) -> dict[str, dict[str, Any]]:
-    """Each scenario measured on every server in turn, `rounds` times; per server the round with the median
-    images/s is kept, with every round's figure beside it. Alternating puts the servers under the same load."""
-    results: dict[str, dict[str, Any]] = {name: {} for name in urls}
+    """Each scenario measured on every server (url, pid) in turn, `rounds` times; per server the round with the
+    median images/s is kept, with every round's figure beside it. Alternating puts the servers under the same load."""
+    results: dict[str, dict[str, Any]] = {name: {} for name in servers}
     for c, n in scenarios:
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
         for _ in range(rounds):
-            for name, url in urls.items():
-                runs[name].append(measure_scenario(url, c, n, requests, seconds))
+            for name, server in servers.items():
+                runs[name].append(measure_scenario(*server, c, n, requests, seconds))
         for name, measured in runs.items():
             ordered = sorted(measured, key=lambda r: r["images_per_s"])
             median = ordered[(len(ordered) - 1) // 2]
-            results[name][f"c{c}_n{n}"] = {**median, "rounds_images_per_s": [r["images_per_s"] for r in measured]}
+            results[name][f"c{c}_n{n}"] = {
+                **median,
+                "rounds_images_per_s": [r["images_per_s"] for r in measured],
+                "rounds_server_cpu_us_per_request": [r["server_cpu_us_per_request"] for r in measured],
+            }
     return results
 
 
@@ -308,25 +344,27 @@ def table(result: dict[str, Any]) -> str:
     for batch, row in raw.items():
         lines.append(f"  {batch:>5}  {row['without_png']['images_per_s']:>9}  {row['with_png']['images_per_s']:>9}")
     lines.append(
-        "scenario      service img/s  p50 ms  p95 ms  p99 ms  mean batch  naive img/s  naive p50  svc/raw  svc/naive"
+        "scenario      service img/s  p50 ms  p95 ms  p99 ms  mean batch  cpu us/req  naive img/s  naive p50  svc/raw"
+        "  svc/naive"
     )
     for key, svc in result["service"].items():
         naive = result["naive"].get(key) or {"images_per_s": "-", "latency_ms": {"p50": "-"}}
         lines.append(
             f"{key:<12}  {svc['images_per_s']:>13}  {svc['latency_ms']['p50']:>6}  {svc['latency_ms']['p95']:>6}"
-            f"  {svc['latency_ms']['p99']:>6}  {svc['batches']['mean_batch_size']!s:>10}  {naive['images_per_s']:>11}"
+            f"  {svc['latency_ms']['p99']:>6}  {svc['batches']['mean_batch_size']!s:>10}"
+            f"  {svc['server_cpu_us_per_request']!s:>10}  {naive['images_per_s']:>11}"
             f"  {naive['latency_ms']['p50']:>9}  {result['ratio_service_over_raw'][key]:>7}"
             f"  {result['ratio_service_over_naive'][key]!s:>9}"
         )
     compared = result.get("compared")
     if compared:
         lines.append(f"compared: the same server with {' '.join(compared['serve_args'])}, measured alternately")
-        lines.append("scenario      img/s  p50 ms  p95 ms  mean batch  service/compared")
+        lines.append("scenario      img/s  p50 ms  p95 ms  mean batch  cpu us/req  service/compared")
         for key, other in compared["service"].items():
             lines.append(
                 f"{key:<12}  {other['images_per_s']:>5}  {other['latency_ms']['p50']:>6}"
                 f"  {other['latency_ms']['p95']:>6}  {other['batches']['mean_batch_size']!s:>10}"
-                f"  {compared['ratio_service_over_compared'][key]:>16}"
+                f"  {other['server_cpu_us_per_request']!s:>10}  {compared['ratio_service_over_compared'][key]:>16}"
             )
     return "\n".join(lines)
 
@@ -386,12 +424,11 @@ def main() -> None:
                 compared_proc, compared_url = start_service(
                     models_dir, tmp_dir / "serve-compared.log", [*server_flags, *args.compare_serve_arg]
                 )
-                both = measure_alternating(
-                    {"service": url, "compared": compared_url}, scenarios, args.requests, seconds, args.rounds
-                )
+                servers = {"service": (url, proc.pid), "compared": (compared_url, compared_proc.pid)}
+                both = measure_alternating(servers, scenarios, args.requests, seconds, args.rounds)
                 service, compared_service = both["service"], both["compared"]
             else:
-                service = measure_service(url, scenarios, args.requests, seconds)
+                service = measure_service((url, proc.pid), scenarios, args.requests, seconds)
         finally:
             stop(proc)
             if compared_proc is not None:

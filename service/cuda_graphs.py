@@ -50,7 +50,7 @@ class GraphedForward:
         self._staging = torch.zeros(self.buckets[-1], *item_shape, dtype=input_dtype, pin_memory=True)
         self._staged = torch.cuda.Event()  # the last copy out of the staging buffer
         self._captured: dict[int, _Captured] = {}
-        with torch.cuda.device(device):
+        with torch.inference_mode(), torch.cuda.device(device):
             stream = torch.cuda.Stream(device)
             for size in self.buckets:
                 self._captured[size] = self._capture(size, item_shape, input_dtype, stream)
@@ -80,9 +80,11 @@ class GraphedForward:
         if bucket is None:
             return self._forward(batch.pin_memory().to(self._device, non_blocking=True))
         captured = self._captured[bucket]
-        self._staged.synchronize()  # the previous batch has left the staging buffer (no-op before the first)
-        host = fill_padded(self._staging, batch, bucket)  # [bucket, *item_shape], pinned
-        captured.static_input.copy_(host, non_blocking=True)
-        self._staged.record()
-        captured.graph.replay()
-        return captured.static_output[:n]
+        # The buffers were made in inference mode; writing into them is allowed only there.
+        with torch.inference_mode():
+            self._staged.synchronize()  # the previous batch has left the staging buffer (no-op before the first)
+            host = fill_padded(self._staging, batch, bucket)  # [bucket, *item_shape], pinned
+            captured.static_input.copy_(host, non_blocking=True)
+            self._staged.record()
+            captured.graph.replay()
+            return captured.static_output[:n]

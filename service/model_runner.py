@@ -44,6 +44,8 @@ class ModelRunner:
         options = options or ForwardOptions()
         if options.cuda_graphs and device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device, but the device is {device}")
+        if options.cuda_graphs and options.backend not in ("eager", "channels_last"):
+            raise ValueError(f"CUDA graphs capture an eager generator, not backend {options.backend}")
         meta = checkpoint.metadata
         self.device = device
         self.dtype = dtype
@@ -69,10 +71,9 @@ class ModelRunner:
             self.score_item_dtype = torch.float32
         if options.cuda_graphs:
             started = time.perf_counter()
-            with torch.inference_mode():
-                self._graphed = GraphedForward(
-                    self._generate_on_device, (self.z_dim,), torch.float32, bucket_sizes(options.max_batch_size), device
-                )
+            self._graphed = GraphedForward(
+                self._generate_on_device, (self.z_dim,), torch.float32, bucket_sizes(options.max_batch_size), device
+            )
             log.info(
                 "captured CUDA graphs of the generator for batch sizes %s in %.2f s",
                 self._graphed.buckets,

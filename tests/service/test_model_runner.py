@@ -56,9 +56,25 @@ def test_the_runner_serves_eager_pixels_with_each_backend(backend, tiny_image_ch
             assert_same_pixels(runner.generate(z[:n]), eager.generate(z[:n]))
 
 
+def test_settings_refuse_backends_off_their_device(tmp_path):
+    with pytest.raises(ValueError, match="onnxruntime runs on the CPU only"):
+        make_settings(tmp_path, device="cuda", backend="onnxruntime")
+    assert make_settings(tmp_path, device="cpu", backend="onnxruntime").backend == "onnxruntime"
+    if torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="onnxruntime runs on the CPU only"):
+            resolve(make_settings(tmp_path, device="auto", backend="onnxruntime"))
+
+
 def test_cuda_graphs_are_refused_off_cuda(tiny_image_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
         ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions(cuda_graphs=True))
+    with pytest.raises(ValueError, match="CUDA graphs capture an eager generator"):
+        ModelRunner(
+            load_checkpoint(tiny_image_checkpoint),
+            torch.device("cuda"),
+            torch.float32,
+            ForwardOptions("onnxruntime", cuda_graphs=True),
+        )
     with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device"):
         make_settings(tmp_path, device="cpu", cuda_graphs=True)
     with pytest.raises(ValueError, match="use backend eager or channels_last"):

@@ -89,13 +89,15 @@ def _pixels(body: dict) -> list[np.ndarray]:
 
 
 @pytest.mark.anyio
-async def test_the_app_serves_the_same_images_with_the_compile_backend(models_dir):
+async def test_the_app_serves_the_same_images_with_each_backend(models_dir):
+    """Loaded and warmed up on the loading thread, run on the engine's worker thread, as in production."""
     request = {"model": "digits", "seed": 40, "n": 5}
     answers = {}
-    for backend in ("eager", "compile"):
+    for backend in ("eager", "compile", "onnxruntime"):
         async with serve_in_process(make_settings(models_dir, backend=backend, max_batch_size=8)) as client:
             response = await client.post("/v1/sample", json=request)
             assert response.status_code == 200, response.text
             answers[backend] = _pixels(response.json())
-    for got, want in zip(answers["compile"], answers["eager"], strict=True):
-        assert_same_pixels(got, want)
+    for backend in ("compile", "onnxruntime"):
+        for got, want in zip(answers[backend], answers["eager"], strict=True):
+            assert_same_pixels(got, want)

@@ -16,6 +16,13 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 65_536  # the exported graph's upper bound on the batch dimension
+# At every export the exporter warns that it skips torchvision's operators (torchvision is not a dependency) and its
+# graph passes log each step at INFO: neither says anything about the served model.
+_QUIET_LOGGERS = {
+    "torch.onnx._internal.exporter._registration": logging.ERROR,
+    "onnxscript": logging.WARNING,
+    "onnx_ir": logging.WARNING,
+}
 
 
 class BackendUnavailableError(RuntimeError):
@@ -39,6 +46,8 @@ class OnnxRuntimeForward:
             raise BackendUnavailableError(
                 "backend onnxruntime needs ONNX Runtime: pip install 'wgan-serve[onnx]' (onnxruntime, onnx, onnxscript)"
             ) from exc
+        for name, level in _QUIET_LOGGERS.items():
+            logging.getLogger(name).setLevel(level)
         started = time.perf_counter()
         example = torch.zeros(2, *item_shape)  # [2, *item_shape]
         batch = torch.export.Dim("batch", min=1, max=_MAX_BATCH)

@@ -58,7 +58,7 @@ class ModelRunner:
         self._cuda = device.type == "cuda"
         self._graphed: GraphedForward | None = None
         self._staging: torch.Tensor | None = None
-        if self._cuda:
+        if self._cuda and not options.cuda_graphs:  # (the graphs keep their own)
             # One pinned buffer for the latents of a batch; `_to_host` synchronises, so it is free again after.
             self._staging = torch.empty(options.max_batch_size, self.z_dim, pin_memory=True)  # [max_B, z_dim]
         if meta.kind == "image":

@@ -68,7 +68,8 @@ class GraphedForward:
         stream.synchronize()
         graph = torch.cuda.CUDAGraph()
         # thread_local: another model's worker may allocate (pinned host memory, the caching allocator) on its own
-        # thread while this one captures; that is not part of this capture and must not abort it.
+        # thread while this one captures; in the default global mode CUDA would refuse those calls, failing that
+        # model's batch as well as this capture. Only this thread's calls belong to the capture.
         with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
             static_output = self._forward(static_input)
         return _Captured(graph, static_input, static_output)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import torch
@@ -44,8 +45,11 @@ def resolve(settings: ServiceSettings) -> tuple[torch.device, torch.dtype]:
     device = resolve_device(settings.device)
     if settings.cuda_graphs and device.type != "cuda":
         raise DeviceError(f"cuda_graphs needs a CUDA device, but the device is {device}; use --no-cuda-graphs")
-    if settings.backend == "onnxruntime" and device.type != "cpu":
-        raise DeviceError(f"backend onnxruntime runs on the CPU only, but the device is {device}; use --device cpu")
+    if settings.backend == "onnxruntime":
+        if device.type != "cpu":
+            raise DeviceError(f"backend onnxruntime runs on the CPU only, but the device is {device}; use --device cpu")
+        if importlib.util.find_spec("onnxruntime") is None:
+            raise DeviceError("backend onnxruntime needs ONNX Runtime: pip install 'wgan-serve[onnx]'")
     return device, resolve_dtype(settings.dtype, device)
 
 

@@ -10,7 +10,9 @@ request metrics, drain accounting, the body's byte and time limits.
 Everything else is handed to the full app unchanged, the body replayed when it was already read, so every
 error (bad JSON, unknown fields, a missing key, a wrong content type, ...) is the full app's own response.
 Errors raised after validation (unknown model, limits, a full queue, a deadline, a client that left) get the
-same envelope through `service_error_response`.
+same envelope through `service_error_response`. One difference remains, at the edge of a shutdown: a request
+handed over after its body was read, when the server began draining meanwhile, is refused 503 as a new request
+(the full app counts it in flight from its own start).
 """
 
 from __future__ import annotations

@@ -56,6 +56,19 @@ def test_the_runner_serves_eager_pixels_with_each_backend(backend, tiny_image_ch
             assert_same_pixels(runner.generate(z[:n]), eager.generate(z[:n]))
 
 
+def test_compile_warm_up_leaves_nothing_to_compile_while_serving(tiny_image_checkpoint):
+    """Batch 1 and one dynamic-batch graph: sizes the warm-up never ran must not compile (seconds per request)."""
+    from torch._dynamo.utils import counters
+
+    runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions("compile"))
+    runner.warm_up(warm_up_sizes(8))
+    compiled = counters["stats"]["unique_graphs"]
+    with torch.inference_mode():
+        for n in (3, 5, 6, 7, 1, 2):
+            runner.generate(latents_for_seeds(range(n), runner.z_dim))
+    assert counters["stats"]["unique_graphs"] == compiled
+
+
 def test_settings_refuse_backends_off_their_device(tmp_path):
     with pytest.raises(ValueError, match="onnxruntime runs on the CPU only"):
         make_settings(tmp_path, device="cuda", backend="onnxruntime")

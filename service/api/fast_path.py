@@ -10,9 +10,8 @@ request metrics, drain accounting, the body's byte and time limits.
 Everything else is handed to the full app unchanged, the body replayed when it was already read, so every
 error (bad JSON, unknown fields, a missing key, a wrong content type, ...) is the full app's own response.
 Errors raised after validation (unknown model, limits, a full queue, a deadline, a client that left) get the
-same envelope through `service_error_response`. One difference remains, at the edge of a shutdown: a request
-handed over after its body was read, when the server began draining meanwhile, is refused 503 as a new request
-(the full app counts it in flight from its own start).
+same envelope through `service_error_response`. A request handed over stays counted in flight from its start,
+as the full app's drain middleware would have counted it.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.auth import bearer_key_accepted
 from service.api.body_limit import BodyRefusal, content_length, read_body, replay
+from service.api.draining import COUNTED_IN_FLIGHT
 from service.api.disconnect import until_disconnected
 from service.api.errors import service_error_response, unexpected_error_response
 from service.api.routes.sample import SAMPLE_PATH, answer_sample
@@ -63,9 +63,7 @@ class SampleFastPath:
         if not plain:
             await self.app(scope, receive, send)
             return
-        body = await self._serve(scope, receive, send, runtime, accept)
-        if body is not None:
-            await self.app(scope, replay(body, receive), send)
+        await self._serve(scope, receive, send, runtime, accept)
 
     def _plain_head(self, scope: Scope, keys: list[bytes]) -> tuple[bool, str | None]:
         """Whether the head allows the lean path (JSON, a declared length within the limit, a valid key); Accept."""
@@ -88,8 +86,8 @@ class SampleFastPath:
 
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, runtime: ServiceRuntime, accept: str | None
-    ) -> bytes | None:
-        """Answer the request, or return its body for the full app when it is not the plain valid case."""
+    ) -> None:
+        """Answer the request, or hand it to the full app (body replayed) when it is not the plain valid case."""
         started = time.perf_counter()
         endpoint, status = UNMATCHED_ENDPOINT, 500  # as the metrics middleware counts what fails before routing
         handed_over = False
@@ -99,11 +97,13 @@ class SampleFastPath:
             if isinstance(body, BodyRefusal):
                 status = body.status or status
                 await body.answer(send)
-                return None
+                return
             request = plain_sample_request(body)
             if request is None:
                 handed_over = True
-                return body
+                scope[COUNTED_IN_FLIGHT] = True
+                await self.app(scope, replay(body, receive), send)
+                return
             endpoint = SAMPLE_PATH
             try:
                 response = await _respond(runtime, request, accept, receive)
@@ -111,10 +111,9 @@ class SampleFastPath:
                 response = unexpected_error_response(exc, "POST", SAMPLE_PATH)
             status = response.status_code
             await response(scope, receive, send)
-            return None
         finally:
             self.drain.leave()
-            if not handed_over:  # a request handed to the full app is counted there
+            if not handed_over:  # the full app's metrics count a request handed to it
                 self.metrics.observe_request(endpoint, status, time.perf_counter() - started)
 
 

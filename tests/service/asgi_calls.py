@@ -44,6 +44,22 @@ def body_then_leave(body: bytes, leave_after: float | None) -> Receive:
     return receive
 
 
+def body_once_open(gate: asyncio.Event, body: bytes) -> Receive:
+    """A receive channel whose body arrives when `gate` is set; the client then stays."""
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            await gate.wait()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    return receive
+
+
 async def never_sending() -> dict[str, Any]:
     """A receive channel whose body never arrives."""
     await asyncio.Event().wait()

@@ -3,6 +3,7 @@ same keys, drain and limits; it only takes the plain case and hands everything e
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from models.latents import SEED_MAX
 from service import create_app
 from service.draining import Drain
 from tests.service.app_client import FastPathCount, make_settings, serve_in_process, wait_ready
-from tests.service.asgi_calls import never_sending, post_sample
+from tests.service.asgi_calls import body_once_open, never_sending, post_sample
 
 pytestmark = pytest.mark.anyio
 
@@ -147,6 +148,31 @@ async def test_a_draining_server_refuses_the_same_way(models_dir: Path, monkeypa
     assert comparable(answers[0]) == comparable(answers[1])
     assert answers[0].status_code == 503 and answers[0].json()["error"]["code"] == "shutting_down"
     assert count.value == 0
+
+
+@pytest.mark.parametrize(("body", "status"), [(b'{"seed": 2}', 200), (b'{"seed": 2, "colour": "red"}', 422)])
+async def test_a_request_begun_before_the_drain_is_answered_not_refused(
+    models_dir: Path, body: bytes, status: int
+) -> None:
+    """Draining starts while the body is on its way: the request was in flight, so it is answered (the lean path
+    answers it or hands it over still counted), and the drain waits for it."""
+    answers = []
+    for on in (True, False):
+        drain = Drain()
+        app = create_app(make_settings(models_dir, fast_path=on, warmup=False), drain)
+        async with LifespanManager(app) as manager:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as c:
+                await wait_ready(c)
+                gate = asyncio.Event()
+                call = asyncio.create_task(post_sample(manager.app, body_once_open(gate, body), len(body)))
+                await asyncio.sleep(0.05)
+                assert drain.in_flight == 1
+                drain.begin()
+                gate.set()
+                answers.append(await call)
+                assert drain.in_flight == 0
+    assert answers[0] == answers[1]
+    assert answers[0][0]["status"] == status
 
 
 async def test_a_body_that_never_arrives_gets_the_same_408(models_dir: Path) -> None:

@@ -1,7 +1,7 @@
 """Generator iterations per second: this trainer against the textbook WGAN-GP loop, same networks, in one run.
 
     python benchmarks/train_bench.py [--config configs/mnist5k.yaml] [--iterations 20] [--rounds 3]
-                                     [--threads 1] [--channels-last auto|on|off] [--out result.json]
+                                     [--threads 1] [--channels-last on|off] [--profile TOP] [--out result.json]
 
 The textbook loop is the one in the public WGAN-GP ports: for each of n_critic critic steps a fresh real batch
 from a shuffling DataLoader, separate critic passes over the real and the fake batch, the penalty in its own
@@ -13,8 +13,9 @@ GEMM plus col2im (training/fold_convs.py).
 
 Both loops train the networks of `--config` (default the bundled model's, batch 64, n_critic 5), from the same
 initial weights, on the CPU with `--threads` torch threads. Within each round the two loops alternate
-iteration by iteration, so that machine load hits both alike; the figures are the median rounds. One JSON document is printed (and written to
---out): iterations per second of each loop and the ratio trainer / textbook.
+iteration by iteration, so that machine load hits both alike; the figures are the median rounds. One JSON
+document is printed (and written to --out): iterations per second of each loop and the ratio trainer / textbook, the same from CPU
+time (steadier on a shared machine), and with --profile TOP the operators where each loop spends its time.
 """
 
 from __future__ import annotations
@@ -101,15 +102,37 @@ def _time(step: Any, iterations: int) -> float:
     return iterations / (time.perf_counter() - started)
 
 
-def _interleaved(steps: dict[str, Any], iterations: int) -> dict[str, float]:
-    """Iterations per second of each step, timed alternately iteration by iteration (load drifts hit all alike)."""
+def _interleaved(steps: dict[str, Any], iterations: int) -> tuple[dict[str, float], dict[str, float]]:
+    """(iterations per second, CPU seconds per iteration) of each step, timed alternately iteration by iteration
+    (load drifts hit all alike; the process's CPU time is what the step computed, whatever else ran)."""
     spent = dict.fromkeys(steps, 0.0)
+    cpu = dict.fromkeys(steps, 0.0)
     for _ in range(iterations):
         for name, step in steps.items():
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             step()
             spent[name] += time.perf_counter() - started
-    return {name: iterations / seconds for name, seconds in spent.items()}
+            cpu[name] += time.process_time() - cpu_started
+    return ({name: iterations / seconds for name, seconds in spent.items()},
+            {name: seconds / iterations for name, seconds in cpu.items()})
+
+
+def _profile(step: Any, iterations: int, top: int) -> list[dict[str, Any]]:
+    """The `top` operators by self CPU time over `iterations` steps, per iteration, with their input shapes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(iterations):
+            step()
+    events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events)
+    return [
+        {"op": e.key, "input_shapes": str([s for s in e.input_shapes if s])[:120],
+         "calls_per_iteration": round(e.count / iterations, 1),
+         "self_ms_per_iteration": round(e.self_cpu_time_total / 1000 / iterations, 2),
+         "share": round(e.self_cpu_time_total / total, 3)}
+        for e in events[:top]
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--channels-last", choices=["on", "off"], default=None,
                         help="override train.channels_last of the config")
+    parser.add_argument("--profile", type=int, default=0, metavar="TOP",
+                        help="also profile 3 iterations of each loop and list the TOP operators by self CPU time")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -151,10 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     for step in (trainer_step, textbook.step):  # warm-up: allocator, kernels, first-call overheads
         _time(step, 2)
     rates: dict[str, list[float]] = {"trainer": [], "textbook": []}
+    cpu: dict[str, list[float]] = {"trainer": [], "textbook": []}
     for _ in range(args.rounds):
-        for name, rate in _interleaved({"trainer": trainer_step, "textbook": textbook.step}, args.iterations).items():
-            rates[name].append(rate)
+        round_rates, round_cpu = _interleaved({"trainer": trainer_step, "textbook": textbook.step}, args.iterations)
+        for name in rates:
+            rates[name].append(round_rates[name])
+            cpu[name].append(round_cpu[name])
     trainer_rate, textbook_rate = (statistics.median(rates[k]) for k in ("trainer", "textbook"))
+    trainer_cpu, textbook_cpu = (statistics.median(cpu[k]) for k in ("trainer", "textbook"))
     result = {
         "benchmark": "generator iterations per second, WGAN-GP, batch 64",
         "config": str(args.config),
@@ -169,9 +198,15 @@ def main(argv: list[str] | None = None) -> int:
         "textbook_it_per_s": round(textbook_rate, 3),
         "ratio": round(trainer_rate / textbook_rate, 3),
         "rounds_it_per_s": {k: [round(v, 3) for v in vs] for k, vs in rates.items()},
+        "trainer_cpu_ms_per_it": round(trainer_cpu * 1000, 1),
+        "textbook_cpu_ms_per_it": round(textbook_cpu * 1000, 1),
+        "cpu_time_ratio": round(textbook_cpu / trainer_cpu, 3),
         "torch": torch.__version__,
         "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "platform": platform.platform()},
     }
+    if args.profile:
+        result["profile"] = {name: _profile(step, 3, args.profile)
+                             for name, step in (("trainer", trainer_step), ("textbook", textbook.step))}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

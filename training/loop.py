@@ -150,8 +150,8 @@ class Trainer:
         self.device = device
         self.show_progress = progress and self.dist.is_main
         t, o = config.train, config.optim
-        if t.amp != "none" and device.type != "cuda":
-            raise ConfigError(f"train.amp {t.amp!r} needs a CUDA device; use train.amp=none on {device.type}")
+        if t.amp == "fp16" and device.type != "cuda":
+            raise ConfigError(f"train.amp 'fp16' needs a CUDA device; on {device.type} use train.amp=bf16 or none")
         torch.manual_seed(config.seed)  # weight initialisation: the same on every rank
         self.dataset = load_dataset(config.data, config.model.kind)
         _check_shapes(config, self.dataset)

@@ -42,11 +42,12 @@ def _assert_same_state(a: dict, b: dict) -> None:
         [b["rng"][0]["data"], b["rng"][0]["noise"], b["rng"][0]["global"]["torch_cpu"]]))
 
 
-def test_stopping_at_k_and_resuming_to_n_equals_an_uninterrupted_run(tmp_path):
-    straight = train(_config(12), tmp_path / "straight", device="cpu", progress=False)
-    train(_config(5), tmp_path / "split", device="cpu", progress=False)
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_stopping_at_k_and_resuming_to_n_equals_an_uninterrupted_run(tmp_path, amp):
+    straight = train(_config(12, amp=amp), tmp_path / "straight", device="cpu", progress=False)
+    train(_config(5, amp=amp), tmp_path / "split", device="cpu", progress=False)
     assert load_resume_state(tmp_path / "split" / RESUME_FILE)["iteration"] == 5
-    resumed = train(_config(12), tmp_path / "split", device="cpu", progress=False, resume=True)
+    resumed = train(_config(12, amp=amp), tmp_path / "split", device="cpu", progress=False, resume=True)
 
     _assert_same_state(load_resume_state(tmp_path / "straight" / RESUME_FILE),
                        load_resume_state(tmp_path / "split" / RESUME_FILE))

@@ -1,7 +1,8 @@
 """Generator iterations per second: this trainer against the textbook WGAN-GP loop, same networks, in one run.
 
     python benchmarks/train_bench.py [--config configs/mnist5k.yaml] [--iterations 20] [--rounds 3]
-                                     [--threads 1] [--channels-last on|off] [--profile TOP] [--out result.json]
+                                     [--threads 1] [--channels-last on|off] [--amp none bf16]
+                                     [--profile TOP] [--out result.json]
 
 The textbook loop is the one in the public WGAN-GP ports: for each of n_critic critic steps a fresh real batch
 from a shuffling DataLoader, separate critic passes over the real and the fake batch, the penalty in its own
@@ -11,11 +12,17 @@ in one critic pass, backpropagates once into the critic's parameters only (not i
 fused Adam, optionally in channels_last, and on the CPU computes the generator's one-channel output layer as a
 GEMM plus col2im (training/fold_convs.py).
 
-Both loops train the networks of `--config` (default the bundled model's, batch 64, n_critic 5), from the same
-initial weights, on the CPU with `--threads` torch threads. Within each round the two loops alternate
-iteration by iteration, so that machine load hits both alike; the figures are the median rounds. One JSON
-document is printed (and written to --out): iterations per second of each loop and the ratio trainer / textbook, the same from CPU
-time (steadier on a shared machine), and with --profile TOP the operators where each loop spends its time.
+The trainer is timed once per `--amp` setting (default both): `none` is float32 throughout like the textbook
+loop; `bf16` autocasts the forward passes to bfloat16 (`train.amp=bf16`; weights, Adam state and the penalty's
+gradient norm stay float32), which pays on CPUs with native bfloat16 dot products (AVX512-BF16 or AMX; the JSON
+says whether this one has them). Whether it costs quality is for benchmarks/train_quality_bench.py to show.
+
+All loops train the networks of `--config` (default the bundled model's, batch 64, n_critic 5), from the same
+initial weights, on the CPU with `--threads` torch threads. Within each round the loops alternate iteration by
+iteration, so that machine load hits them alike; the figures are the median rounds. One JSON document is printed
+(and written to --out): iterations per second of each loop and each trainer's ratio to the textbook loop, the
+same from CPU time (steadier on a shared machine), and with --profile TOP the operators where each loop spends
+its time.
 """
 
 from __future__ import annotations
@@ -135,6 +142,15 @@ def _profile(step: Any, iterations: int, top: int) -> list[dict[str, Any]]:
     ]
 
 
+def _trainer_step(trainer: Trainer) -> Any:
+    def step() -> None:
+        trainer.critic_phase()
+        trainer.generator_step()
+        trainer.progress.iteration += 1
+
+    return step
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "mnist5k.yaml")
@@ -143,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--channels-last", choices=["on", "off"], default=None,
                         help="override train.channels_last of the config")
+    parser.add_argument("--amp", nargs="+", choices=["none", "bf16"], default=["none", "bf16"],
+                        help="the trainer's train.amp settings to time, each as its own loop (the textbook loop "
+                             "stays fp32); default both")
     parser.add_argument("--profile", type=int, default=0, metavar="TOP",
                         help="also profile 3 iterations of each loop and list the TOP operators by self CPU time")
     parser.add_argument("--out", type=Path)
@@ -152,39 +171,40 @@ def main(argv: list[str] | None = None) -> int:
     overrides = ["train.batch_size=64", "optim.lr_decay=false", "train.max_seconds=null"]
     if args.channels_last is not None:
         overrides.append(f"train.channels_last={'true' if args.channels_last == 'on' else 'false'}")
-    config = load_config(args.config, overrides)
+    amps = list(dict.fromkeys(args.amp))
+    names = {amp: "trainer" if amp == "none" else f"trainer_{amp}" for amp in amps}
+    trainers: dict[str, Trainer] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(config, Path(tmp), torch.device("cpu"), progress=False)
+        for amp, name in names.items():  # same config and seed: the same initial weights in every loop
+            config = load_config(args.config, [*overrides, f"train.amp={amp}"])
+            trainers[name] = Trainer(config, Path(tmp), torch.device("cpu"), progress=False)
+    first = next(iter(trainers.values()))
     # The textbook loop starts from the same weights, in plain torch modules and the default memory format.
     g = build_generator(config.model.generator)
-    g.load_state_dict(trainer.nets.generator.state_dict())
+    g.load_state_dict(first.nets.generator.state_dict())
     c = build_critic(config.model.critic)
-    c.load_state_dict(trainer.nets.critic.state_dict())
+    c.load_state_dict(first.nets.critic.state_dict())
     g.train()
     c.train()
-    train_images = getattr(trainer.dataset, "train", None)
+    train_images = getattr(first.dataset, "train", None)
     if train_images is None:
         parser.error("the benchmark needs a finite image or point dataset with a training split")
     o = config.optim
     textbook = TextbookLoop(g, c, train_images, 64, o.n_critic, config.model.generator.z_dim, o.lr_generator, o.betas)
 
-    def trainer_step() -> None:
-        trainer.critic_phase()
-        trainer.generator_step()
-        trainer.progress.iteration += 1
-
-    for step in (trainer_step, textbook.step):  # warm-up: allocator, kernels, first-call overheads
+    steps = {**{name: _trainer_step(t) for name, t in trainers.items()}, "textbook": textbook.step}
+    for step in steps.values():  # warm-up: allocator, kernels, first-call overheads
         _time(step, 2)
-    rates: dict[str, list[float]] = {"trainer": [], "textbook": []}
-    cpu: dict[str, list[float]] = {"trainer": [], "textbook": []}
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.rounds):
-        round_rates, round_cpu = _interleaved({"trainer": trainer_step, "textbook": textbook.step}, args.iterations)
-        for name in rates:
+        round_rates, round_cpu = _interleaved(steps, args.iterations)
+        for name in steps:
             rates[name].append(round_rates[name])
             cpu[name].append(round_cpu[name])
-    trainer_rate, textbook_rate = (statistics.median(rates[k]) for k in ("trainer", "textbook"))
-    trainer_cpu, textbook_cpu = (statistics.median(cpu[k]) for k in ("trainer", "textbook"))
-    result = {
+    rate = {name: statistics.median(v) for name, v in rates.items()}
+    cpu_s = {name: statistics.median(v) for name, v in cpu.items()}
+    result: dict[str, Any] = {
         "benchmark": "generator iterations per second, WGAN-GP, batch 64",
         "config": str(args.config),
         "generator": config.model.generator.model_dump(mode="json"),
@@ -194,24 +214,39 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "iterations_per_round": args.iterations,
         "rounds": args.rounds,
-        "trainer_it_per_s": round(trainer_rate, 3),
-        "textbook_it_per_s": round(textbook_rate, 3),
-        "ratio": round(trainer_rate / textbook_rate, 3),
+        "textbook_it_per_s": round(rate["textbook"], 3),
+        "textbook_cpu_ms_per_it": round(cpu_s["textbook"] * 1000, 1),
+    }
+    for amp, name in names.items():  # `trainer_*` (fp32) and `trainer_bf16_*`, each with its ratio to the textbook
+        suffix = "" if amp == "none" else f"_{amp}"
+        result.update({
+            f"{name}_it_per_s": round(rate[name], 3),
+            f"ratio{suffix}": round(rate[name] / rate["textbook"], 3),
+            f"{name}_cpu_ms_per_it": round(cpu_s[name] * 1000, 1),
+            f"cpu_time_ratio{suffix}": round(cpu_s["textbook"] / cpu_s[name], 3),
+        })
+    result.update({
         "rounds_it_per_s": {k: [round(v, 3) for v in vs] for k, vs in rates.items()},
-        "trainer_cpu_ms_per_it": round(trainer_cpu * 1000, 1),
-        "textbook_cpu_ms_per_it": round(textbook_cpu * 1000, 1),
-        "cpu_time_ratio": round(textbook_cpu / trainer_cpu, 3),
+        "bf16_kernels": torch.backends.mkldnn.is_available() and _cpu_has_bf16(),
         "torch": torch.__version__,
         "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "platform": platform.platform()},
-    }
+    })
     if args.profile:
-        result["profile"] = {name: _profile(step, 3, args.profile)
-                             for name, step in (("trainer", trainer_step), ("textbook", textbook.step))}
+        result["profile"] = {name: _profile(step, 3, args.profile) for name, step in steps.items()}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
     return 0
+
+
+def _cpu_has_bf16() -> bool:
+    """Whether this CPU has native bfloat16 dot products (AVX512-BF16 or AMX), which bf16 autocast needs to pay."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 if __name__ == "__main__":

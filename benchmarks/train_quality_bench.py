@@ -1,6 +1,7 @@
 """Quality at equal wall time: this trainer against the textbook WGAN-GP loop, same networks, seed and budget.
 
-    python benchmarks/train_quality_bench.py [--config configs/mnist5k.yaml] [--minutes 8] [--threads 1]
+    python benchmarks/train_quality_bench.py [--config configs/mnist5k.yaml] [--minutes 8 | --iterations N]
+                                             [--threads 1] [--trainer-set KEY=VALUE ...]
                                              [--schedule parallel|sequential] [--samples 2000] [--out result.json]
 
 Both loops train the networks and hyper-parameters of `--config` (the bundled model's recipe: generator width
@@ -17,6 +18,10 @@ same latents against the 500 held-out digits, in the feature space of the projec
 (training/image_metrics.py: Frechet distance, classes covered, class-histogram KL, k-NN precision / recall).
 The headline compares the raw generators; the trainer's EMA generator (what its checkpoints store) is an extra
 line. One JSON document is printed (and written to --out).
+
+`--iterations N` gives both loops the same number of generator iterations instead of the same wall time (quality
+per iteration: does a change to the trainer's arithmetic, such as `--trainer-set train.amp=bf16`, cost quality?).
+`--trainer-set` overrides settings of the trainer only; the textbook loop stays fp32 as it is usually written.
 """
 
 from __future__ import annotations
@@ -49,17 +54,22 @@ from training.loop import Trainer  # noqa: E402
 EVAL_SEED = 1234  # latents of the evaluation samples, the same for every generator
 
 
-def _config(path: Path, seconds: float) -> TrainConfig:
+def _config(path: Path, seconds: float | None, iterations: int | None = None,
+            extra: tuple[str, ...] = ()) -> TrainConfig:
+    """The config of both loops: a time budget (`seconds`) or a fixed iteration count, constant learning rate."""
+    budget = ([f"train.max_seconds={seconds}", "train.iterations=100000000"] if iterations is None
+              else ["train.max_seconds=null", f"train.iterations={iterations}"])
     return load_config(path, [
-        f"train.max_seconds={seconds}", "train.iterations=100000000", "optim.lr_decay=false",
-        "train.sample_every=0", "train.checkpoint_every=0", "train.resume_every=0",
+        *budget, "optim.lr_decay=false", "train.sample_every=0", "train.checkpoint_every=0",
+        "train.resume_every=0", *extra,
     ])
 
 
-def train_trainer(config_path: Path, seconds: float, threads: int, out_dir: Path) -> dict[str, Any]:
-    """Worker: `Trainer.run()` under the time budget; saves the raw and EMA generators' state dicts."""
+def train_trainer(config_path: Path, seconds: float | None, iterations: int | None, threads: int, out_dir: Path,
+                  extra: tuple[str, ...]) -> dict[str, Any]:
+    """Worker: `Trainer.run()` under the budget; saves the raw and EMA generators' state dicts."""
     torch.set_num_threads(threads)
-    config = _config(config_path, seconds)
+    config = _config(config_path, seconds, iterations, extra)
     trainer = Trainer(config, out_dir / "trainer-run", torch.device("cpu"), progress=False)
     started = time.perf_counter()
     trainer.run()
@@ -72,10 +82,12 @@ def train_trainer(config_path: Path, seconds: float, threads: int, out_dir: Path
             "run_s_with_final_checkpoint": round(time.perf_counter() - started, 1)}
 
 
-def train_textbook(config_path: Path, seconds: float, threads: int, out_dir: Path) -> dict[str, Any]:
-    """Worker: the textbook loop from the trainer's initial weights until the budget is spent."""
+def train_textbook(config_path: Path, seconds: float | None, iterations: int | None, threads: int, out_dir: Path,
+                   extra: tuple[str, ...]) -> dict[str, Any]:
+    """Worker: the textbook loop from the trainer's initial weights until the budget is spent (`extra` unused:
+    the trainer's overrides are not the textbook's)."""
     torch.set_num_threads(threads)
-    config = _config(config_path, seconds)
+    config = _config(config_path, seconds, iterations)
     with tempfile.TemporaryDirectory() as tmp:
         start = Trainer(config, Path(tmp), torch.device("cpu"), progress=False)  # same seed: same initial weights
     g, c = build_generator(config.model.generator), build_critic(config.model.critic)
@@ -87,13 +99,13 @@ def train_textbook(config_path: Path, seconds: float, threads: int, out_dir: Pat
     torch.manual_seed(config.seed)
     loop = TextbookLoop(g, c, start.dataset.train, config.train.batch_size, o.n_critic,
                         config.model.generator.z_dim, o.lr_generator, o.betas)
-    iterations, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    iterations_done, started = 0, time.perf_counter()
+    while (time.perf_counter() - started < seconds) if seconds is not None else iterations_done < (iterations or 0):
         loop.step()
-        iterations += 1
+        iterations_done += 1
     elapsed = time.perf_counter() - started
     torch.save(g.state_dict(), out_dir / "textbook-generator.pt")
-    return {"iterations": iterations, "training_s": round(elapsed, 1)}
+    return {"iterations": iterations_done, "training_s": round(elapsed, 1)}
 
 
 def evaluate(config: TrainConfig, state_path: Path, heldout: torch.Tensor, metrics: image_metrics.ClassifierMetrics,
@@ -107,14 +119,22 @@ def evaluate(config: TrainConfig, state_path: Path, heldout: torch.Tensor, metri
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "mnist5k.yaml")
-    parser.add_argument("--minutes", type=float, default=8.0, help="wall-time budget of each loop")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, default=None, help="wall-time budget of each loop (default 8)")
+    budget.add_argument("--iterations", type=int, default=None,
+                        help="instead of a wall-time budget, this many generator iterations for each loop")
+    parser.add_argument("--trainer-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the trainer only, e.g. train.amp=bf16 (repeatable)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each loop")
     parser.add_argument("--schedule", choices=["parallel", "sequential"], default="parallel")
     parser.add_argument("--samples", type=int, default=2000, help="generated samples per evaluation")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    seconds = args.minutes * 60.0
-    config = _config(args.config, seconds)
+    if args.minutes is None and args.iterations is None:
+        args.minutes = 8.0
+    seconds = args.minutes * 60.0 if args.minutes is not None else None
+    extra = tuple(args.trainer_set)
+    config = _config(args.config, seconds, args.iterations, extra)
     g = config.model.generator
     if not image_metrics.supports(config.data.dataset, g.channels, g.resolution):
         parser.error(f"the classifier figures need mnist5k at 1x32x32; {args.config} trains {config.data.dataset}")
@@ -126,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, dict[str, Any]] = {}
         workers = 2 if args.schedule == "parallel" else 1
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {name: pool.submit(job, args.config, seconds, args.threads, out_dir) for name, job in jobs.items()}
+            futures = {name: pool.submit(job, args.config, seconds, args.iterations, args.threads, out_dir, extra) for name, job in jobs.items()}
             for name, future in futures.items():
                 runs[name] = future.result()
         load_after = os.getloadavg()
@@ -147,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     protocol["latents"] = f"N(0, I) from seed {EVAL_SEED}, the same for every generator; generators in eval mode"
 
     for name, run in runs.items():
-        run["it_per_s"] = round(run["iterations"] / seconds, 3)
+        run["it_per_s"] = round(run["iterations"] / (seconds or run["training_s"]), 3)
         results[name] = {**run, **results[name]}
     results["trainer_ema"] = {"iterations": runs["trainer"]["iterations"], **results.get("trainer_ema", {})}
     fd_t, fd_b = results["trainer"]["frechet_distance"], results["textbook"]["frechet_distance"]
@@ -155,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "quality at equal wall time, WGAN-GP on mnist5k: this trainer vs the textbook loop",
         "config": str(args.config),
         "minutes_each": args.minutes,
+        "iterations_each": args.iterations,
+        "trainer_overrides": list(extra),
+        "trainer_amp": config.train.amp,
         "threads_each": args.threads,
         "schedule": args.schedule,
         "seed": config.seed,

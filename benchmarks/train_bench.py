@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         })
     result.update({
         "rounds_it_per_s": {k: [round(v, 3) for v in vs] for k, vs in rates.items()},
-        "bf16_kernels": torch.backends.mkldnn.is_available() and _cpu_has_bf16(),
+        "bf16_kernels": _cpu_has_bf16(),
         "torch": torch.__version__,
         "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "platform": platform.platform()},
     })
@@ -242,11 +242,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cpu_has_bf16() -> bool:
     """Whether this CPU has native bfloat16 dot products (AVX512-BF16 or AMX), which bf16 autocast needs to pay."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 if __name__ == "__main__":

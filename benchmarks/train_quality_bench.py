@@ -82,10 +82,9 @@ def train_trainer(config_path: Path, seconds: float | None, iterations: int | No
             "run_s_with_final_checkpoint": round(time.perf_counter() - started, 1)}
 
 
-def train_textbook(config_path: Path, seconds: float | None, iterations: int | None, threads: int, out_dir: Path,
-                   extra: tuple[str, ...]) -> dict[str, Any]:
-    """Worker: the textbook loop from the trainer's initial weights until the budget is spent (`extra` unused:
-    the trainer's overrides are not the textbook's)."""
+def train_textbook(config_path: Path, seconds: float | None, iterations: int | None, threads: int,
+                   out_dir: Path) -> dict[str, Any]:
+    """Worker: the textbook loop from the trainer's initial weights until the budget is spent."""
     torch.set_num_threads(threads)
     config = _config(config_path, seconds, iterations)
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(tmp)
-        jobs = {"trainer": train_trainer, "textbook": train_textbook}
         runs: dict[str, dict[str, Any]] = {}
         workers = 2 if args.schedule == "parallel" else 1
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {name: pool.submit(job, args.config, seconds, args.iterations, args.threads, out_dir, extra) for name, job in jobs.items()}
+            budget = (args.config, seconds, args.iterations, args.threads, out_dir)
+            futures = {"trainer": pool.submit(train_trainer, *budget, extra),  # the overrides are the trainer's only
+                       "textbook": pool.submit(train_textbook, *budget)}
             for name, future in futures.items():
                 runs[name] = future.result()
         load_after = os.getloadavg()

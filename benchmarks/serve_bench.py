@@ -400,7 +400,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from service.model_runner import warm_up_sizes
+    from service.inference.runner import warm_up_sizes
 
     seconds = 1.5 if args.quick else args.seconds
     scenarios = [(1, 1), (64, 1)] if args.quick else [(c, n) for n in (1, 16) for c in (1, 16, 64, 256)]

@@ -23,17 +23,17 @@ from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
 from service.api.auth import require_admin_key, require_api_key
-from service.api.body_limit import BodyLimitMiddleware
-from service.api.draining import DrainMiddleware
-from service.api.errors import install_error_handlers
+from service.api.middleware.body_limit import BodyLimitMiddleware
+from service.api.middleware.drain_gate import DrainMiddleware
+from service.api.error_responses import install_error_handlers
 from service.api.fast_path import SampleFastPath
-from service.api.request_metrics import RequestMetricsMiddleware
+from service.api.middleware.request_metrics import RequestMetricsMiddleware
 from service.api.routes import admin, health, interpolate, models, sample, score
-from service.devices import dtype_name, intra_op_threads, resolve
-from service.draining import Drain
+from service.inference.devices import dtype_name, intra_op_threads, resolve
+from service.process.drain import Drain
 from service.metrics import ServiceMetrics
-from service.registry import ModelRegistry, ServedModel
-from service.reloading import ModelReloader
+from service.catalog.registry import ModelRegistry, ServedModel
+from service.catalog.folder_sync import ModelReloader
 from service.runtime import ServiceRuntime
 from service.settings import ServiceSettings
 

@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
-from service.devices import DeviceError, resolve
-from service.server import serve
+from service.inference.devices import DeviceError, resolve
+from service.process.uvicorn_server import serve
 from service.settings import ServiceSettings
 
 

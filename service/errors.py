@@ -1,4 +1,4 @@
-"""Errors the service raises where it detects a problem; `service.api.errors` turns them into HTTP responses.
+"""Errors the service raises where it detects a problem; `service.api.error_responses` turns them into HTTP responses.
 
 Each class names the HTTP status and the machine-readable `code` it maps to, so the mapping lives in one
 place but the code that detects a problem never builds a response itself.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from service.reloading import ModelReloader
+from service.catalog.folder_sync import ModelReloader
 from service.runtime import ServiceRuntime
 
 

@@ -24,13 +24,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.auth import bearer_key_accepted
-from service.api.body_limit import BodyRefusal, content_length, read_body, replay
-from service.api.draining import COUNTED_IN_FLIGHT
+from service.api.middleware.body_limit import BodyRefusal, content_length, read_body, replay
+from service.api.middleware.drain_gate import COUNTED_IN_FLIGHT
 from service.api.disconnect import until_disconnected
-from service.api.errors import service_error_response, unexpected_error_response
+from service.api.error_responses import service_error_response, unexpected_error_response
 from service.api.routes.sample import SAMPLE_PATH, answer_sample
 from service.api.schemas import SampleRequest
-from service.draining import Drain
+from service.process.drain import Drain
 from service.errors import ServiceError
 from service.metrics import UNMATCHED_ENDPOINT, ServiceMetrics
 from service.runtime import ServiceRuntime

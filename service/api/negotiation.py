@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.api.responses import JSON_MEDIA_TYPE
+from service.api.json_responses import JSON_MEDIA_TYPE
 
 
 def accepted_media_types(accept: str | None) -> set[str]:

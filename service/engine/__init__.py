@@ -1,1 +1,1 @@
-"""Batching: a pure planner (which items go next) and the worker thread that runs the forward passes."""
+"""Batching: a pure planner (which items go next) and the engine thread that runs the forward passes."""

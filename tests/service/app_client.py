@@ -16,7 +16,7 @@ from asgi_lifespan import LifespanManager
 
 import service.api.fast_path as fast_path
 from service import ServiceSettings, create_app
-from service.draining import Drain
+from service.process.drain import Drain
 
 
 def make_settings(models_dir: Path, **overrides: Any) -> ServiceSettings:

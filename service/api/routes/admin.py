@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from service.api.dependencies import get_reloader
-from service.api.errors import error_responses
-from service.api.responses import json_response
+from service.api.error_responses import error_responses
+from service.api.json_responses import json_response
 from service.api.schemas import RefusedCheckpoint, ReloadedModel, ReloadResponse
-from service.reloading import ModelReloader
+from service.catalog.folder_sync import ModelReloader
 
 router = APIRouter(tags=["admin"])
 

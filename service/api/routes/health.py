@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from service.api.dependencies import get_runtime
-from service.api.responses import json_response
+from service.api.json_responses import json_response
 from service.api.schemas import HealthResponse, ReadyResponse
 from service.metrics import CONTENT_TYPE
-from service.registry import Readiness
+from service.catalog.registry import Readiness
 from service.runtime import ServiceRuntime
 
 router = APIRouter(tags=["operations"])

@@ -14,18 +14,18 @@ from starlette.responses import Response
 
 from service.api.dependencies import get_runtime
 from service.api.disconnect import until_disconnected
-from service.api.errors import error_responses
-from service.api.responses import dumps, raw_json_response
+from service.api.error_responses import error_responses
+from service.api.json_responses import dumps, raw_json_response
 from service.api.schemas import InterpolateRequest, InterpolateResponse
 from service.codecs.animation import animate
 from service.codecs.images import MEDIA_TYPES
 from service.codecs.png import encode_png_batch
-from service.engine.worker import Deferred, Op
+from service.engine.batch_engine import Deferred, Op
 from service.errors import InvalidRequestError, LimitExceededError
-from service.interpolation import frame_count, schedule, walk
-from service.registry import ServedModel
+from service.inputs.latent_walk import frame_count, schedule, walk
+from service.catalog.registry import ServedModel
 from service.runtime import ServiceRuntime
-from service.sampling import latents
+from service.inputs.seeds import latents
 
 router = APIRouter(tags=["generate"])
 

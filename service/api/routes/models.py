@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from service.api.dependencies import get_runtime
-from service.api.errors import error_responses
-from service.api.responses import json_response
+from service.api.error_responses import error_responses
+from service.api.json_responses import json_response
 from service.api.schemas import ModelInfo, ModelList
-from service.registry import ServedModel
+from service.catalog.registry import ServedModel
 from service.runtime import ServiceRuntime
 
 router = APIRouter(tags=["models"])

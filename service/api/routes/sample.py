@@ -13,18 +13,18 @@ from starlette.responses import Response
 
 from service.api.dependencies import get_runtime
 from service.api.disconnect import until_disconnected
-from service.api.errors import error_responses
+from service.api.error_responses import error_responses
 from service.api.negotiation import format_from_accept, wants_raw
-from service.api.responses import JSON_MEDIA_TYPE, dumps
+from service.api.json_responses import JSON_MEDIA_TYPE, dumps
 from service.api.schemas import SampleRequest, SampleResponse
 from service.codecs.images import MEDIA_TYPES, encode_images, grid
 from service.codecs.npy import encode_npy_batch
 from service.codecs.png import encode_png
-from service.engine.worker import Deferred, Op
+from service.engine.batch_engine import Deferred, Op
 from service.errors import InvalidRequestError, NotAcceptableError
-from service.registry import ServedModel
+from service.catalog.registry import ServedModel
 from service.runtime import ServiceRuntime
-from service.sampling import SeededLatents, resolve_seeds
+from service.inputs.seeds import SeededLatents, resolve_seeds
 
 router = APIRouter(tags=["generate"])
 

@@ -17,13 +17,13 @@ from starlette.responses import Response
 
 from service.api.dependencies import get_runtime
 from service.api.disconnect import until_disconnected
-from service.api.errors import error_responses
-from service.api.responses import dumps, raw_json_response
+from service.api.error_responses import error_responses
+from service.api.json_responses import dumps, raw_json_response
 from service.api.schemas import ScoreRequest, ScoreResponse
 from service.codecs.decode import DecodeTarget, decode_base64_images, decode_images
-from service.engine.worker import Op
+from service.engine.batch_engine import Op
 from service.errors import InvalidRequestError, LimitExceededError, UnsupportedMediaTypeError
-from service.registry import ServedModel
+from service.catalog.registry import ServedModel
 from service.runtime import ServiceRuntime
 from service.settings import ServiceSettings
 

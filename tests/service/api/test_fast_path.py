@@ -17,7 +17,7 @@ import service.api.fast_path as fast_path
 import service.api.routes.sample as sample_route
 from models.latents import SEED_MAX
 from service import create_app
-from service.draining import Drain
+from service.process.drain import Drain
 from tests.service.app_client import FastPathCount, make_settings, serve_in_process, wait_ready
 from tests.service.asgi_calls import body_once_open, never_sending, post_sample
 

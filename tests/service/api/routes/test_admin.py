@@ -65,7 +65,7 @@ async def test_reload_swaps_refuses_and_removes(
             return (await client.get("/v1/models/digits")).json()["version"]
 
         (folder / "digits.safetensors").write_bytes(b"\x80\x04 not a checkpoint")
-        with caplog.at_level("ERROR", logger="service.reloading"):
+        with caplog.at_level("ERROR", logger="service.catalog.folder_sync"):
             refused = (await client.post("/v1/admin/reload", headers=ADMIN)).json()
         assert [f["name"] for f in refused["failed"]] == ["digits"] and refused["loaded"] == []
         assert f"still serving version {old}" in caplog.text

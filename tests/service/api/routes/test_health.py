@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import NotReadyError
-from service.registry import ModelRegistry, Readiness
+from service.catalog.registry import ModelRegistry, Readiness
 from tests.service.app_client import make_settings, serve_in_process
 
 pytestmark = pytest.mark.anyio
@@ -23,7 +23,7 @@ async def test_bad_checkpoints_are_skipped_and_the_rest_serve(
     (folder / "garbage.safetensors").write_bytes(b"definitely not a checkpoint")
     (folder / "truncated.safetensors").write_bytes(tiny_image_checkpoint.read_bytes()[:5000])
     (folder / "notes.txt").write_text("ignored")
-    with caplog.at_level("ERROR", logger="service.reloading"):
+    with caplog.at_level("ERROR", logger="service.catalog.folder_sync"):
         async with serve_in_process(make_settings(folder)) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 200 and ready.json() == {"status": "ready", "models": ["good"]}

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models import latents_for_seeds, load_checkpoint
-from service.batch_buckets import bucket_for, bucket_sizes, fill_padded
+from service.inference.buckets import bucket_for, bucket_sizes, fill_padded
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import get_args
 import torch
 from torch import nn
 
-from service.onnx_backend import OnnxRuntimeForward
+from service.inference.onnx_runtime import OnnxRuntimeForward
 from service.settings import Backend
 
 Forward = Callable[[torch.Tensor], torch.Tensor]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from service.engine.worker import BatchEngine, Deferred, EngineLimits, Op, Runner
+from service.engine.batch_engine import BatchEngine, Deferred, EngineLimits, Op, Runner
 from service.errors import (
     ClientGoneError,
     InferenceError,

@@ -1,6 +1,6 @@
 """The batching engine of one model: requests queue their items, a dedicated thread runs the forward passes.
 
-Pipeline per request: the route decodes and builds its input tensor, `submit` queues it, the worker thread
+Pipeline per request: the route decodes and builds its input tensor, `submit` queues it, the engine thread
 plans a batch (`BatchPlanner`), runs one forward pass under `torch.inference_mode()`, hands every request its
 slice of the output, and a codec thread pool turns each finished request's array into its response body
 (`postprocess`). The event loop only queues and awaits; it never runs a forward pass or an encoder.
@@ -47,7 +47,7 @@ Postprocess = Callable[[np.ndarray], R]
 
 @dataclass(frozen=True)
 class Deferred:
-    """Inputs [n, ...] that the worker thread builds when the request is first planned.
+    """Inputs [n, ...] that the engine thread builds when the request is first planned.
 
     Drawing seeded latents is many small torch calls; each releases and re-takes the GIL, which on the event
     loop means waiting for whichever thread holds it. Built here, they cost the loop nothing.
@@ -75,7 +75,7 @@ class EngineLimits:
 
 @dataclass(eq=False)
 class _Request(Generic[R]):
-    """What the worker needs to answer one request; `output` and `done` are touched by the worker thread only."""
+    """What the engine thread needs to answer one request; `output` and `done` are touched by the engine thread only."""
 
     inputs: Inputs  # [n, ...] on the CPU, or how to build them
     postprocess: Postprocess[R]
@@ -91,7 +91,7 @@ _Answer = tuple[_Request[Any], Any, BaseException | None]
 
 
 class BatchEngine:
-    """One model's queue and worker thread. `submit` is called from the event loop; everything else runs on threads."""
+    """One model's queue and engine thread. `submit` is called from the event loop; everything else runs on threads."""
 
     def __init__(
         self,
@@ -201,7 +201,7 @@ class BatchEngine:
         if not future.done():
             future.set_exception(ClientGoneError("the client closed the connection"))
 
-    # ---- worker thread --------------------------------------------------------------------------------------
+    # ---- engine thread --------------------------------------------------------------------------------------
 
     def _pending_locked(self) -> int:
         return sum(p.pending_items for p in self._planners.values())

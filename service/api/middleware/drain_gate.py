@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api.errors import send_error
-from service.draining import Drain
+from service.api.error_responses import send_error
+from service.process.drain import Drain
 
 # Always answered, draining or not: probes must see the drain, and metrics must be scraped until the end.
 _OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from models import latents_for_seeds, load_checkpoint
-from service.model_runner import ForwardOptions, ModelRunner, warm_up_sizes
+from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
 
 pytestmark = [
     pytest.mark.gpu,

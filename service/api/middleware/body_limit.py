@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.errors import send_error
+from service.api.error_responses import send_error
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _CLOSE = [(b"connection", b"close")]

@@ -6,7 +6,7 @@ import pytest
 
 from models.latents import SEED_MAX
 from service.errors import InvalidRequestError, LimitExceededError
-from service.sampling import latents, resolve_seeds
+from service.inputs.seeds import latents, resolve_seeds
 
 
 def test_seed_counts_up_and_seeds_are_taken_as_given() -> None:

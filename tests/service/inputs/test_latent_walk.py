@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from service.interpolation import frame_count, walk
+from service.inputs.latent_walk import frame_count, walk
 
 
 @pytest.mark.parametrize("method", ["slerp", "lerp"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from service.batch_buckets import bucket_for, fill_padded
+from service.inference.buckets import bucket_for, fill_padded
 
 _WARM_UP_RUNS = 3
 

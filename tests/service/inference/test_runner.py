@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 
 from models import latents_for_seeds, load_checkpoint
-from service.devices import DeviceError, resolve
-from service.forward_backends import BACKENDS, with_backend
-from service.model_runner import ForwardOptions, ModelRunner, warm_up_sizes
+from service.inference.devices import DeviceError, resolve
+from service.inference.backends import BACKENDS, with_backend
+from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
 from tests.service.app_client import make_settings, serve_in_process
 
 CPU = torch.device("cpu")

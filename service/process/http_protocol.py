@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from service.api.errors import error_body
+from service.api.error_responses import error_body
 
 
 class _Refused(Exception):

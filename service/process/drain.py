@@ -1,6 +1,6 @@
 """Graceful stop: once draining begins, new API requests are refused with 503 while those in flight finish.
 
-`Drain` is shared by the app (`service.api.draining` counts requests in flight and refuses new ones) and the
+`Drain` is shared by the app (`service.api.middleware.drain_gate` counts requests in flight and refuses new ones) and the
 process that runs it (which starts draining on SIGTERM and waits for the count to reach zero before letting the server
 close). Every method is called on the event loop's thread.
 """

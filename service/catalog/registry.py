@@ -16,9 +16,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from models import CheckpointMetadata
-from service.engine.worker import BatchEngine
+from service.engine.batch_engine import BatchEngine
 from service.errors import ModelNotFoundError, NotReadyError
-from service.model_runner import ModelRunner
+from service.inference.runner import ModelRunner
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
 
-from service.api.responses import dumps
+from service.api.json_responses import dumps
 from service.api.schemas import ErrorResponse
 from service.errors import ServiceError, UnauthorizedError
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from models import CheckpointError, load_checkpoint
-from service.loading import checkpoint_paths, serve_checkpoint
-from service.registry import ServedModel
+from service.catalog.loader import checkpoint_paths, serve_checkpoint
+from service.catalog.registry import ServedModel
 from service.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)

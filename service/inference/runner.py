@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from models import Checkpoint, from_uint8, to_uint8
-from service.batch_buckets import bucket_sizes
-from service.cuda_graphs import GraphedForward
-from service.forward_backends import Backend, with_backend
+from service.inference.buckets import bucket_sizes
+from service.inference.cuda_graphs import GraphedForward
+from service.inference.backends import Backend, with_backend
 
 log = logging.getLogger(__name__)
 

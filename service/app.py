@@ -15,19 +15,23 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import TypedDict
 
 import torch
-from fastapi import Depends, FastAPI
-from starlette.types import Receive, Scope, Send
+from typing import Any
 
-from service.api.auth import require_admin_key, require_api_key
+from fastapi import APIRouter, FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.types import ASGIApp
+
+from service.api.auth import document_keys
 from service.api.middleware.body_limit import BodyLimitMiddleware
 from service.api.middleware.drain_gate import DrainMiddleware
 from service.api.error_responses import install_error_handlers
-from service.api.fast_path import SampleFastPath
 from service.api.middleware.request_metrics import RequestMetricsMiddleware
+from service.api.service_route import ServiceRoute
 from service.api.routes import admin, health, interpolate, models, sample, score
 from service.inference.devices import dtype_name, intra_op_threads, resolve
 from service.process.drain import Drain
@@ -50,19 +54,51 @@ class LifespanState(TypedDict):
 
 
 class ServiceApp(FastAPI):
-    """The FastAPI app, with the lean path for plain sampling requests (when on) in front of its whole stack.
+    """The FastAPI app with the layers a request passes kept to those the service uses.
 
-    In front of FastAPI's own layers, not among the middlewares: at one image per request those layers are a
-    visible share of the event loop's time. What the lean path does not answer goes through the full app.
+    Every request passes: Starlette's last-resort error handler, the service's middlewares (request metrics, the
+    drain gate, the body limits), Starlette's exception handlers (the error envelope), the router, `ServiceRoute`.
+    FastAPI's own stack adds three more layers that do nothing here: its OpenTelemetry hooks (the service's metrics
+    are its own), its body-size limit (the service's `BodyLimitMiddleware` applies one) and an exit stack for files
+    of `File` parameters (no route has one: `/v1/score` closes the forms it reads). Routes are added to the app's
+    own router, not included as nested routers, which FastAPI matches through a second walk on every request.
+    The OpenAPI document states which key each route needs (`service.api.auth.required_key`).
     """
 
-    lean_path: SampleFastPath | None = None
+    keyed: bool = False  # whether the server has API keys (the admin key is documented always)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.lean_path is not None:
-            await self.lean_path(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+    def add_routes(self, router: APIRouter) -> None:
+        """Add `router`'s routes ahead of FastAPI's documentation pages, in order: the router tries them in turn."""
+        first_docs = next((i for i, r in enumerate(self.router.routes) if not isinstance(r, ServiceRoute)), None)
+        at = len(self.router.routes) if first_docs is None else first_docs
+        for route in router.routes:
+            if not isinstance(route, ServiceRoute):
+                raise TypeError(f"{route!r}: every route of the service is a ServiceRoute")
+            self.router.routes.insert(at, route)
+            at += 1
+
+    def build_middleware_stack(self) -> ASGIApp:
+        error_handler = None
+        handlers: dict[Any, Any] = {}
+        for key, value in self.exception_handlers.items():
+            if key in (500, Exception):
+                error_handler = value
+            else:
+                handlers[key] = value
+        middleware = [
+            Middleware(ServerErrorMiddleware, handler=error_handler, debug=self.debug),
+            *self.user_middleware,
+            Middleware(ExceptionMiddleware, handlers=handlers, debug=self.debug),
+        ]
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = document_keys(super().openapi(), self.keyed)
+        return self.openapi_schema
 
 
 def create_app(settings: ServiceSettings, drain: Drain | None = None) -> ServiceApp:
@@ -113,27 +149,19 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
         version=API_VERSION,
         description="Batched sampling, latent interpolation and critic scoring for trained Wasserstein GANs.",
         lifespan=lifespan,
+        # The service's metrics are its own Prometheus families; FastAPI's OpenTelemetry hooks would otherwise
+        # look for configured providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.keyed = bool(settings.api_keys)  # without API keys the routes are open, and the document says so
     install_error_handlers(app)
-    app.include_router(health.router)
-    # Without API keys the routes are open, and the OpenAPI document says so (no security requirement).
-    keyed = [Depends(require_api_key)] if settings.api_keys else []
-    for module in (models, sample, interpolate, score):
-        app.include_router(module.router, dependencies=keyed)
-    app.include_router(admin.router, dependencies=[Depends(require_admin_key)])
+    for module in (sample, health, models, interpolate, score, admin):  # the busiest route is matched first
+        app.add_routes(module.router)
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, read_timeout_s=settings.request_read_timeout_s
     )
     app.add_middleware(DrainMiddleware, drain=drain, retry_after_s=settings.retry_after_s)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # outermost: sees every status, 413s included
-    if settings.fast_path:
-        app.lean_path = SampleFastPath(
-            partial(FastAPI.__call__, app),
-            metrics=metrics,
-            drain=drain,
-            max_body_bytes=settings.max_body_bytes,
-            read_timeout_s=settings.request_read_timeout_s,
-        )
     return app
 
 

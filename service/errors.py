@@ -90,6 +90,10 @@ class MalformedBodyError(ServiceError):
     code = "malformed_body"
 
 
+class MalformedJsonError(MalformedBodyError):
+    code = "malformed_json"
+
+
 class UnsupportedMediaTypeError(ServiceError):
     status = 415
     code = "unsupported_media_type"

@@ -105,11 +105,6 @@ class ServiceSettings(BaseSettings):
         "to the event loop and encoders; on CUDA torch's own choice",
     )
     warmup: bool = Field(True, description="run each model at its batch sizes before reporting ready")
-    fast_path: bool = Field(
-        True,
-        description="answer plain POST /v1/sample requests (JSON body, PNG) on a lean path in front of the full "
-        "app, with the same validation, errors, metrics, keys and limits; off: every request goes through FastAPI",
-    )
     log_level: LogLevel = Field("info", description="logging level")
 
     @field_validator("api_keys", mode="before")

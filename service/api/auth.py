@@ -1,23 +1,32 @@
 """API keys for /v1/* and the admin key for /v1/admin/*: `Authorization: Bearer <key>`, compared in constant time,
-never logged."""
+never logged. `required_key` is the one rule for which key a path needs; `ServiceRoute` enforces it on every
+route and the OpenAPI document states it."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from enum import Enum
+from typing import Any
 
-from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.security.utils import get_authorization_scheme_param
+from starlette.requests import Request
 
-from service.api.dependencies import get_runtime
+from service.api.request_state import header
 from service.errors import AdminDisabledError, UnauthorizedError
 from service.runtime import ServiceRuntime
 
-_bearer = HTTPBearer(auto_error=False, description="required when the server is started with API keys")
-_admin_bearer = HTTPBearer(
-    auto_error=False, scheme_name="AdminKey", description="the admin key the server was started with"
-)
+
+class KeyRequirement(Enum):
+    NONE = "none"  # probes and metrics stay open
+    API = "api"  # one of the API keys, when the server has any
+    ADMIN = "admin"  # the admin key, and only it; refused outright when the server has none
+
+
+def required_key(path: str) -> KeyRequirement:
+    if path.startswith("/v1/admin/"):
+        return KeyRequirement.ADMIN
+    if path.startswith("/v1/"):
+        return KeyRequirement.API
+    return KeyRequirement.NONE
 
 
 def key_matches(candidate: str, keys: list[bytes]) -> bool:
@@ -29,35 +38,56 @@ def key_matches(candidate: str, keys: list[bytes]) -> bool:
     return found
 
 
-def bearer_key_accepted(authorization: str | None, keys: list[bytes]) -> bool:
-    """True when an `Authorization` header value carries one of `keys` as `HTTPBearer` reads it (no keys: open)."""
-    if not keys:
-        return True
-    scheme, credentials = get_authorization_scheme_param(authorization)
-    return bool(authorization and credentials) and scheme.lower() == "bearer" and key_matches(credentials, keys)
+def bearer_credentials(authorization: str | None) -> str | None:
+    """The credentials of an `Authorization: Bearer <credentials>` header value; None for anything else."""
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials:
+        return None
+    return credentials
 
 
-async def require_api_key(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    runtime: Annotated[ServiceRuntime, Depends(get_runtime)],
-) -> None:
-    keys = runtime.api_keys
-    if not keys:
+def check_key(requirement: KeyRequirement, request: Request, runtime: ServiceRuntime) -> None:
+    """Raise `UnauthorizedError` (401) or `AdminDisabledError` (403) unless the request carries the key it needs."""
+    if requirement is KeyRequirement.NONE:
         return
-    if credentials is None:
-        raise UnauthorizedError("this server needs an API key: send 'Authorization: Bearer <key>'")
-    if not key_matches(credentials.credentials, keys):
-        raise UnauthorizedError("the API key is not valid")
-
-
-async def require_admin_key(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_admin_bearer)],
-    runtime: Annotated[ServiceRuntime, Depends(get_runtime)],
-) -> None:
-    """The admin key, and only it (an API key is not enough); refused outright when the server has none."""
+    if requirement is KeyRequirement.API:
+        keys = runtime.api_keys
+        if not keys:
+            return
+        credentials = bearer_credentials(header(request, b"authorization"))
+        if credentials is None:
+            raise UnauthorizedError("this server needs an API key: send 'Authorization: Bearer <key>'")
+        if not key_matches(credentials, keys):
+            raise UnauthorizedError("the API key is not valid")
+        return
     if runtime.admin_key is None:
         raise AdminDisabledError("the admin API is off: start the server with an admin key (WGAN_ADMIN_KEY)")
+    credentials = bearer_credentials(header(request, b"authorization"))
     if credentials is None:
         raise UnauthorizedError("the admin API needs 'Authorization: Bearer <admin key>'")
-    if not key_matches(credentials.credentials, [runtime.admin_key]):
+    if not key_matches(credentials, [runtime.admin_key]):
         raise UnauthorizedError("the admin key is not valid")
+
+
+def document_keys(spec: dict[str, Any], keyed: bool) -> dict[str, Any]:
+    """The OpenAPI document `spec` with the Bearer schemes and each operation's security requirement, by the same
+    rule `ServiceRoute` enforces."""
+    schemes = {
+        "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "required when the server has API keys"},
+        "AdminKey": {"type": "http", "scheme": "bearer", "description": "the admin key the server was started with"},
+    }
+    used: set[str] = set()
+    for path, operations in spec.get("paths", {}).items():
+        requirement = required_key(path)
+        scheme = {KeyRequirement.API: "HTTPBearer" if keyed else None, KeyRequirement.ADMIN: "AdminKey"}.get(requirement)
+        if scheme is None:
+            continue
+        used.add(scheme)
+        for operation in operations.values():
+            operation["security"] = [{scheme: []}]
+    if used:
+        spec.setdefault("components", {})["securitySchemes"] = {name: schemes[name] for name in sorted(used)}
+    return spec

@@ -77,31 +77,9 @@ def _validation_details(errors: Sequence[Any]) -> list[dict[str, str]]:
     ]
 
 
-def _is_json(content_type: str | None) -> bool:
-    media = (content_type or "application/json").split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
 def _handle_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    for e in errors:
-        if e.get("type") == "json_invalid":
-            loc = e.get("loc", ())
-            position = loc[1] if len(loc) > 1 else None
-            reason = str((e.get("ctx") or {}).get("error", "JSON decode error"))
-            return error_response(
-                400, "malformed_json", f"the request body is not valid JSON: {reason}", {"position": position}
-            )
-        if e.get("type") == "model_attributes_type" and tuple(e.get("loc", ())) == ("body",):
-            content_type = request.headers.get("content-type")
-            if not _is_json(content_type):
-                return error_response(
-                    415,
-                    "unsupported_media_type",
-                    f"send the body as JSON with 'Content-Type: application/json' (got {content_type!r})",
-                )
-    details = _validation_details(errors)
+    details = _validation_details(exc.errors())
     first = details[0] if details else {"field": "body", "message": "invalid"}
     message = f"invalid request: {first['field']}: {first['message']}"
     if len(details) > 1:
@@ -109,23 +87,18 @@ def _handle_validation(request: Request, exc: Exception) -> Response:
     return error_response(422, "validation_error", message, details)
 
 
-def service_error_response(exc: ServiceError, retry_after_s: int, method: str, path: str) -> Response:
-    """The envelope for a `ServiceError` (`method` and `path` only go to the log), wherever it was caught."""
+def _handle_service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    runtime = getattr(request.state, "runtime", None)
+    retry_after_s = runtime.settings.retry_after_s if runtime is not None else 1
     headers: dict[str, str] = {}
     if exc.status == 503:
         headers["Retry-After"] = str(retry_after_s)
     if isinstance(exc, UnauthorizedError):
         headers["WWW-Authenticate"] = "Bearer"
     if exc.status >= 500 and exc.status != 503:
-        log.warning("%s %s -> %d %s: %s", method, path, exc.status, exc.code, exc.message)
+        log.warning("%s %s -> %d %s: %s", request.method, request.url.path, exc.status, exc.code, exc.message)
     return error_response(exc.status, exc.code, exc.message, exc.details, headers or None)
-
-
-def _handle_service_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ServiceError)
-    runtime = getattr(request.state, "runtime", None)
-    retry_after_s = runtime.settings.retry_after_s if runtime is not None else 1
-    return service_error_response(exc, retry_after_s, request.method, request.url.path)
 
 
 def _handle_http(request: Request, exc: Exception) -> Response:
@@ -140,14 +113,10 @@ def _handle_http(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}) or None)
 
 
-def unexpected_error_response(exc: Exception, method: str, path: str) -> Response:
-    """A 500 envelope for an exception nobody expected; the trace goes to the log, never to the client."""
-    log.error("%s %s failed", method, path, exc_info=exc)
-    return error_response(500, "internal_error", "the server failed to handle this request; it has been logged")
-
-
 def _handle_unexpected(request: Request, exc: Exception) -> Response:
-    return unexpected_error_response(exc, request.method, request.url.path)
+    """A 500 envelope for an exception nobody expected; the trace goes to the log, never to the client."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "the server failed to handle this request; it has been logged")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -14,7 +14,6 @@ import pytest
 import torch
 from asgi_lifespan import LifespanManager
 
-import service.api.fast_path as fast_path
 from service import ServiceSettings, create_app
 from service.process.drain import Drain
 
@@ -59,17 +58,3 @@ async def serve_in_process(settings: ServiceSettings, drain: Drain | None = None
         async with httpx.AsyncClient(transport=transport, base_url="http://service.test", timeout=30) as client:
             await wait_ready(client)
             yield client
-
-
-class FastPathCount:
-    """How many requests the lean path answered (a spy around the shared `answer_sample`)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.value = 0
-        real = fast_path.answer_sample
-
-        async def counted(*args: Any, **kwargs: Any) -> Any:
-            self.value += 1
-            return await real(*args, **kwargs)
-
-        monkeypatch.setattr(fast_path, "answer_sample", counted)

@@ -10,9 +10,6 @@ from service.process.drain import Drain
 # Always answered, draining or not: probes must see the drain, and metrics must be scraped until the end.
 _OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-# Scope key set by whoever already counts the request in flight (the lean sampling path, handing a request over).
-COUNTED_IN_FLIGHT = "wgan.counted_in_flight"
-
 
 class DrainMiddleware:
     """Counts HTTP requests in flight; while draining, answers new API requests 503 with `Connection: close`."""
@@ -23,7 +20,7 @@ class DrainMiddleware:
         self.retry_after = str(retry_after_s).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get(COUNTED_IN_FLIGHT):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if self.drain.draining and scope["path"] not in _OPERATIONS_PATHS:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.api.dependencies import get_reloader
 from service.api.error_responses import error_responses
 from service.api.json_responses import json_response
+from service.api.request_state import reloader_of
+from service.api.service_route import ServiceRoute
 from service.api.schemas import RefusedCheckpoint, ReloadedModel, ReloadResponse
-from service.catalog.folder_sync import ModelReloader
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], route_class=ServiceRoute)
 
 
 @router.post(
@@ -22,8 +21,8 @@ router = APIRouter(tags=["admin"])
     responses=error_responses(400, 401, 403, 408, 413, 503),
     summary="Load new or changed checkpoints from the models folder now (admin key)",
 )
-async def reload_models(reloader: Annotated[ModelReloader, Depends(get_reloader)]) -> Response:
-    report = await reloader.scan(settle=False)
+async def reload_models(request: Request) -> Response:
+    report = await reloader_of(request).scan(settle=False)
     body = ReloadResponse(
         loaded=[ReloadedModel(name=m.name, version=m.version) for m in report.loaded],
         unchanged=report.unchanged,

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.api.dependencies import get_runtime
 from service.api.json_responses import json_response
+from service.api.request_state import runtime_of
+from service.api.service_route import ServiceRoute
 from service.api.schemas import HealthResponse, ReadyResponse
 from service.metrics import CONTENT_TYPE
 from service.catalog.registry import Readiness
-from service.runtime import ServiceRuntime
 
-router = APIRouter(tags=["operations"])
-
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+router = APIRouter(tags=["operations"], route_class=ServiceRoute)
 
 
 @router.get("/healthz", response_model=HealthResponse, summary="Liveness: 200 while the process runs")
@@ -30,7 +27,8 @@ async def healthz() -> Response:
     responses={503: {"model": ReadyResponse, "description": "loading, draining, or no model to serve"}},
     summary="Readiness: 200 once every model is loaded and warmed up",
 )
-async def readyz(runtime: Runtime) -> Response:
+async def readyz(request: Request) -> Response:
+    runtime = runtime_of(request)
     registry = runtime.registry
     state = Readiness.DRAINING if runtime.drain.draining else registry.state
     body = ReadyResponse(status=state.value, models=[m.name for m in registry.all()]).model_dump()
@@ -45,5 +43,5 @@ async def readyz(runtime: Runtime) -> Response:
     responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
     summary="Prometheus metrics",
 )
-async def metrics(runtime: Runtime) -> Response:
-    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+async def metrics(request: Request) -> Response:
+    return Response(runtime_of(request).metrics.render(), media_type=CONTENT_TYPE)

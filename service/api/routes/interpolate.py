@@ -5,17 +5,17 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Callable
-from typing import Annotated
 
 import numpy as np
 import torch
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.api.dependencies import get_runtime
 from service.api.disconnect import until_disconnected
 from service.api.error_responses import error_responses
 from service.api.json_responses import dumps, raw_json_response
+from service.api.request_state import runtime_of
+from service.api.service_route import ServiceRoute
 from service.api.schemas import InterpolateRequest, InterpolateResponse
 from service.codecs.animation import animate
 from service.codecs.images import MEDIA_TYPES
@@ -24,12 +24,9 @@ from service.engine.batch_engine import Deferred, Op
 from service.errors import InvalidRequestError, LimitExceededError
 from service.inputs.latent_walk import frame_count, schedule, walk
 from service.catalog.registry import ServedModel
-from service.runtime import ServiceRuntime
 from service.inputs.seeds import latents
 
-router = APIRouter(tags=["generate"])
-
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+router = APIRouter(tags=["generate"], route_class=ServiceRoute)
 
 _RAW_CONTENT = {"schema": {"type": "string", "format": "binary"}}
 
@@ -107,7 +104,8 @@ def _renderer(fmt: str, model: ServedModel, n_points: int, steps: int, frame_ms:
     },
     summary="Walk the latent space through two or more points",
 )
-async def interpolate(body: InterpolateRequest, request: Request, runtime: Runtime) -> Response:
+async def interpolate(body: InterpolateRequest, request: Request) -> Response:
+    runtime = runtime_of(request)
     with runtime.registry.lease(body.model) as model:
         fmt = _check(body, model, runtime.settings.max_frames)
         n_frames = frame_count(len(body.points), body.steps)

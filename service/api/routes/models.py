@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.api.dependencies import get_runtime
 from service.api.error_responses import error_responses
 from service.api.json_responses import json_response
+from service.api.request_state import runtime_of
+from service.api.service_route import ServiceRoute
 from service.api.schemas import ModelInfo, ModelList
 from service.catalog.registry import ServedModel
-from service.runtime import ServiceRuntime
 
-router = APIRouter(tags=["models"])
-
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+router = APIRouter(tags=["models"], route_class=ServiceRoute)
 
 
 def model_info(model: ServedModel) -> ModelInfo:
@@ -38,8 +35,8 @@ def model_info(model: ServedModel) -> ModelInfo:
 
 
 @router.get("/v1/models", response_model=ModelList, responses=error_responses(401, 503), summary="List the models")
-async def list_models(runtime: Runtime) -> Response:
-    registry = runtime.registry
+async def list_models(request: Request) -> Response:
+    registry = runtime_of(request).registry
     registry.check_serving()
     listing = ModelList(models=[model_info(m) for m in registry.all()], default=registry.default_name)
     return json_response(listing.model_dump(mode="json"))
@@ -48,5 +45,5 @@ async def list_models(runtime: Runtime) -> Response:
 @router.get(
     "/v1/models/{name}", response_model=ModelInfo, responses=error_responses(401, 404, 503), summary="One model"
 )
-async def get_model(name: str, runtime: Runtime) -> Response:
-    return json_response(model_info(runtime.registry.get(name)).model_dump(mode="json"))
+async def get_model(name: str, request: Request) -> Response:
+    return json_response(model_info(runtime_of(request).registry.get(name)).model_dump(mode="json"))

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from service.api.dependencies import get_runtime
 from service.api.disconnect import until_disconnected
 from service.api.error_responses import error_responses
 from service.api.negotiation import format_from_accept, wants_raw
-from service.api.json_responses import JSON_MEDIA_TYPE, dumps
+from service.api.json_responses import dumps, raw_json_response
+from service.api.request_state import header, runtime_of
+from service.api.service_route import ServiceRoute
 from service.api.schemas import SampleRequest, SampleResponse
 from service.codecs.images import MEDIA_TYPES, encode_images, grid
 from service.codecs.npy import encode_npy_batch
@@ -23,14 +24,12 @@ from service.codecs.png import encode_png
 from service.engine.batch_engine import Deferred, Op
 from service.errors import InvalidRequestError, NotAcceptableError
 from service.catalog.registry import ServedModel
-from service.runtime import ServiceRuntime
 from service.inputs.seeds import SeededLatents, resolve_seeds
 
-router = APIRouter(tags=["generate"])
+router = APIRouter(tags=["generate"], route_class=ServiceRoute)
 
 SAMPLE_PATH = "/v1/sample"
 
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 Delivery = Literal["json", "raw", "grid"]
 
 _RAW_CONTENT = {"schema": {"type": "string", "format": "binary"}}
@@ -121,37 +120,6 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
     return render_images
 
 
-@dataclass(frozen=True)
-class SampleAnswer:
-    """A sampling request's response: the body, its media type and, for raw image bytes, the seed headers."""
-
-    payload: bytes
-    media_type: str
-    headers: dict[str, str] | None = None
-
-    def response(self) -> Response:
-        return Response(self.payload, media_type=self.media_type, headers=self.headers)
-
-
-async def answer_sample(
-    runtime: ServiceRuntime, body: SampleRequest, accept: str | None, until_gone: Callable[[], Awaitable[None]]
-) -> SampleAnswer:
-    """The whole of a valid sampling request after validation: shared by the route and the lean path in front of it.
-
-    Raises `ServiceError`s (unknown model, limits, a full queue, a deadline, a client that left) for the caller to
-    turn into the error envelope.
-    """
-    with runtime.registry.lease(body.model) as model:
-        plan = plan_sample(body, model, runtime.settings.max_images_per_sample, accept)
-        z = SeededLatents(plan.seeds, model.z_dim, body.truncation)
-        render = _renderer(plan, model, z if body.return_latents else None)
-        payload = await model.engine.submit(Op.GENERATE, Deferred(len(plan.seeds), z.build), render, until_gone)
-    if plan.delivery == "json":
-        return SampleAnswer(payload, JSON_MEDIA_TYPE)
-    headers = {"X-Seeds": ",".join(map(str, plan.seeds)), "X-Model-Version": model.version}
-    return SampleAnswer(payload, MEDIA_TYPES[plan.format], headers)
-
-
 @router.post(
     SAMPLE_PATH,
     response_model=SampleResponse,
@@ -167,6 +135,15 @@ async def answer_sample(
     },
     summary="Generate images (or points) from seeds",
 )
-async def sample(body: SampleRequest, request: Request, runtime: Runtime) -> Response:
-    answer = await answer_sample(runtime, body, request.headers.get("accept"), until_disconnected(request.receive))
-    return answer.response()
+async def sample(body: SampleRequest, request: Request) -> Response:
+    runtime = runtime_of(request)
+    with runtime.registry.lease(body.model) as model:
+        plan = plan_sample(body, model, runtime.settings.max_images_per_sample, header(request, b"accept"))
+        z = SeededLatents(plan.seeds, model.z_dim, body.truncation)
+        render = _renderer(plan, model, z if body.return_latents else None)
+        inputs = Deferred(len(plan.seeds), z.build)
+        payload = await model.engine.submit(Op.GENERATE, inputs, render, until_disconnected(request.receive))
+    if plan.delivery == "json":
+        return raw_json_response(payload)
+    headers = {"X-Seeds": ",".join(map(str, plan.seeds)), "X-Model-Version": model.version}
+    return Response(payload, media_type=MEDIA_TYPES[plan.format], headers=headers)

@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 import torch
-from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from service.api.dependencies import get_runtime
 from service.api.disconnect import until_disconnected
 from service.api.error_responses import error_responses
 from service.api.json_responses import dumps, raw_json_response
+from service.api.request_state import header, runtime_of
 from service.api.schemas import ScoreRequest, ScoreResponse
+from service.api.service_route import ServiceRoute, is_json, json_body, validation_error
 from service.codecs.decode import DecodeTarget, decode_base64_images, decode_images
 from service.engine.batch_engine import Op
 from service.errors import InvalidRequestError, LimitExceededError, UnsupportedMediaTypeError
@@ -27,9 +27,7 @@ from service.catalog.registry import ServedModel
 from service.runtime import ServiceRuntime
 from service.settings import ServiceSettings
 
-router = APIRouter(tags=["score"])
-
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+router = APIRouter(tags=["score"], route_class=ServiceRoute)
 
 _MULTIPART_SCHEMA = {
     "type": "object",
@@ -67,10 +65,6 @@ class _Uploads:
     files: list[bytes] = field(default_factory=list)
 
 
-def _validation_error(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> RequestValidationError:
-    return RequestValidationError([{**e, "loc": prefix + tuple(e["loc"])} for e in exc.errors(include_url=False)])
-
-
 async def _read_multipart(request: Request, settings: ServiceSettings) -> _Uploads:
     limit = settings.max_images_per_score
     async with request.form(max_files=limit + 1, max_fields=8, max_part_size=settings.max_body_bytes) as form:
@@ -80,7 +74,7 @@ async def _read_multipart(request: Request, settings: ServiceSettings) -> _Uploa
         try:
             fields = ScoreFormFields.model_validate(others)
         except ValidationError as exc:
-            raise _validation_error(exc) from exc
+            raise validation_error(exc) from exc
         parts = form.getlist("file")
         if not parts:
             raise InvalidRequestError("send one or more images as multipart `file` parts")
@@ -95,18 +89,13 @@ async def _read_multipart(request: Request, settings: ServiceSettings) -> _Uploa
 
 
 async def _read(request: Request, settings: ServiceSettings) -> _Uploads:
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type == "multipart/form-data":
+    content_type = header(request, b"content-type")
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "multipart/form-data":
         return await _read_multipart(request, settings)
-    if content_type not in ("", "application/json") and not content_type.endswith("+json"):
-        raise UnsupportedMediaTypeError(
-            f"send application/json or multipart/form-data, not {content_type}", {"content_type": content_type}
-        )
-    try:
-        body = ScoreRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise _validation_error(exc) from exc
-    return _Uploads(request=body)
+    if not is_json(content_type):
+        raise UnsupportedMediaTypeError(f"send application/json or multipart/form-data, not {media}", {"content_type": media})
+    return _Uploads(request=await json_body(request, ScoreRequest))
 
 
 def _render(model: ServedModel) -> Callable[[np.ndarray], bytes]:
@@ -164,7 +153,8 @@ async def _inputs(uploads: _Uploads, model: ServedModel, runtime: ServiceRuntime
     openapi_extra={"requestBody": _REQUEST_BODY},
     summary="Score images (or points) with the critic",
 )
-async def score(request: Request, runtime: Runtime) -> Response:
+async def score(request: Request) -> Response:
+    runtime = runtime_of(request)
     uploads = await _read(request, runtime.settings)
     name = uploads.request.model if uploads.request is not None else uploads.fields.model  # type: ignore[union-attr]
     with runtime.registry.lease(name) as model:

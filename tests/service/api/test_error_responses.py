@@ -23,7 +23,7 @@ BAD_SAMPLES = [
     ("seed past int64", b'{"seed": 9223372036854775807, "n": 2}', 422, "invalid_request"),
     ("unknown format", b'{"format": "bmp"}', 422, "validation_error"),
     ("zero truncation", b'{"truncation": 0}', 422, "validation_error"),
-    ("NaN truncation", b'{"truncation": NaN}', 422, "validation_error"),
+    ("NaN truncation (not JSON)", b'{"truncation": NaN}', 400, "malformed_json"),
     ("unknown model", b'{"model": "nope"}', 404, "model_not_found"),
     ("array body", b"[1, 2]", 422, "validation_error"),
 ]

@@ -8,14 +8,14 @@ Both loops train the networks and hyper-parameters of `--config` (the bundled mo
 32, critic width 16 with layer norm, batch 64, n_critic 5, Adam 2e-4 with betas (0, 0.9), lambda 10) from the
 same initial weights (drawn from the config's seed), on the CPU with `--threads` torch threads each, for
 `--minutes` of wall time each. The learning rates stay constant for both (the time budget fixes no iteration
-count to decay over). The trainer is `training.loop.Trainer.run()` as `wgan-train` runs it (its time budget is
+count to decay over). The trainer is `training.Trainer.run()` as `wgan-train` runs it (its time budget is
 `train.max_seconds`; periodic samples and resume files off); the textbook loop is `TextbookLoop` of
 benchmarks/train_bench.py with plain Adam. `parallel` (the default) runs the two side by side in two processes,
 so that load from other work on the machine hits both alike; `sequential` runs one after the other.
 
 Each generator is then evaluated the same way, in eval mode, as `wgan-eval` does: `--samples` images from the
 same latents against the 500 held-out digits, in the feature space of the project's mnist5k classifier
-(training/image_metrics.py: Frechet distance, classes covered, class-histogram KL, k-NN precision / recall).
+(`training.ClassifierMetrics`: Frechet distance, classes covered, class-histogram KL, k-NN precision / recall).
 The headline compares the raw generators; the trainer's EMA generator (what its checkpoints store) is an extra
 line. One JSON document is printed (and written to --out).
 
@@ -46,10 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from models import build_critic, build_generator  # noqa: E402
 from train_bench import TextbookLoop  # noqa: E402
-from training import image_metrics  # noqa: E402
-from training.config import TrainConfig, load_config  # noqa: E402
-from training.evaluation import generate  # noqa: E402
-from training.loop import Trainer  # noqa: E402
+from training import ClassifierMetrics, TrainConfig, Trainer, generate, load_config  # noqa: E402
 
 EVAL_SEED = 1234  # latents of the evaluation samples, the same for every generator
 
@@ -107,7 +104,7 @@ def train_textbook(config_path: Path, seconds: float | None, iterations: int | N
     return {"iterations": iterations_done, "training_s": round(elapsed, 1)}
 
 
-def evaluate(config: TrainConfig, state_path: Path, heldout: torch.Tensor, metrics: image_metrics.ClassifierMetrics,
+def evaluate(config: TrainConfig, state_path: Path, heldout: torch.Tensor, metrics: ClassifierMetrics,
              samples: int) -> dict[str, Any]:
     generator = build_generator(config.model.generator)
     generator.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
@@ -135,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = tuple(args.trainer_set)
     config = _config(args.config, seconds, args.iterations, extra)
     g = config.model.generator
-    if not image_metrics.supports(config.data.dataset, g.channels, g.resolution):
+    if not ClassifierMetrics.supports(config.data.dataset, g.channels, g.resolution):
         parser.error(f"the classifier figures need mnist5k at 1x32x32; {args.config} trains {config.data.dataset}")
 
     load_before = os.getloadavg()
@@ -153,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         with tempfile.TemporaryDirectory() as data_tmp:
             heldout = Trainer(config, Path(data_tmp), torch.device("cpu"), progress=False).dataset.heldout
-        metrics = image_metrics.ClassifierMetrics()
+        metrics = ClassifierMetrics()
         results = {
             "trainer": evaluate(config, out_dir / "trainer-generator.pt", heldout, metrics, args.samples),
             "textbook": evaluate(config, out_dir / "textbook-generator.pt", heldout, metrics, args.samples),

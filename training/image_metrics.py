@@ -70,8 +70,15 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = HISTOGRAM_EPS) -> f
     return float(np.sum(p * np.log(p / q)))
 
 
+def supports(dataset: str | None, channels: int, resolution: int) -> bool:
+    """Whether the classifier figures apply: the dataset it was trained on, at its geometry."""
+    return dataset in SUPPORTED and SUPPORTED[dataset] == (channels, resolution)
+
+
 class ClassifierMetrics:
     """Loads the shipped classifier once; `compare` computes every figure for a generated and a real set."""
+
+    supports = staticmethod(supports)  # whether the figures apply to (dataset, channels, resolution)
 
     def __init__(self) -> None:
         loaded = load_classifier()
@@ -115,8 +122,3 @@ class ClassifierMetrics:
                 "precision_recall": f"k-NN manifolds, k = {KNN_K} (Kynkaanniemi et al. 2019)",
             },
         }
-
-
-def supports(dataset: str | None, channels: int, resolution: int) -> bool:
-    """Whether the classifier figures apply: the dataset it was trained on, at its geometry."""
-    return dataset in SUPPORTED and SUPPORTED[dataset] == (channels, resolution)

@@ -1,15 +1,13 @@
-"""The training loop: orchestration only. Data, networks, losses, plots and figures live in their own modules."""
+"""The training loop: orchestration only. The objective is losses.py's; networks, evaluation, checkpoint writing,
+pictures and metrics records live in their own modules (networks, evaluation, snapshots, pictures, metrics_log)."""
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import math
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +15,21 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from models import build_critic, build_generator, build_reference, has_batch_norm, make_metadata, save_checkpoint
+from models import has_batch_norm
 from training import distributed as ddp
-from training import image_metrics
 from training.config import ConfigError, TrainConfig
 from training.data import DataError, Dataset, load_dataset
-from training.evaluation import critic_figures, critic_scores, generate, mixture_for, mode_coverage
-from training.fold_convs import use_fold_convs
-from training.losses import (
-    clip_weights,
-    critic_loss,
-    drift_penalty,
-    generator_loss,
-    input_gradients,
-    interpolates,
-    penalty_from_gradients,
-    wasserstein_estimate,
-)
-from training.plots import save_image_grid, save_interpolation_strip, save_loss_curves, save_scatter
+from training.losses import constrain_critic, critic_objective, generator_objective
+from training.metrics_log import MetricsLog
+from training.networks import build_networks, ema_decay_at, update_ema
+from training.pictures import RunPictures
+from training.progress import Progress
 from training.resume import RESUME_FILE, global_rng_state, load_resume_state, save_resume_state, set_global_rng_state
-from training.tensorboard_log import TensorBoardLog
+from training.snapshots import write_checkpoint
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_SAMPLES = 500  # generated/held-out samples for the critic reference of periodic checkpoints
+Schedulers = list[torch.optim.lr_scheduler.LambdaLR]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -55,59 +44,6 @@ def resolve_device(device: str) -> torch.device:
         raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
 
 
-@dataclass
-class Networks:
-    generator: nn.Module
-    critic: nn.Module
-    ema: nn.Module | None = None
-
-    @property
-    def served(self) -> nn.Module:
-        """The generator a checkpoint stores: the EMA copy when there is one."""
-        return self.ema if self.ema is not None else self.generator
-
-
-@dataclass
-class Progress:
-    iteration: int = 0
-    last: dict[str, float] = field(default_factory=dict)
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-
-def build_networks(config: TrainConfig, device: torch.device) -> Networks:
-    generator = build_generator(config.model.generator).to(device)
-    critic = build_critic(config.model.critic).to(device)
-    if config.loss.variant != "clip" and has_batch_norm(critic):  # the config refuses this; belt and braces
-        raise ValueError("a critic with batch norm can only be trained with weight clipping (loss.variant clip)")
-    if config.train.channels_last and config.model.kind == "image":
-        generator = generator.to(memory_format=torch.channels_last)
-        critic = critic.to(memory_format=torch.channels_last)
-    if torch.device(device).type == "cpu" and config.model.kind == "image":
-        use_fold_convs(generator)  # the same function with faster CPU kernels for the one-channel output layer
-    ema = None
-    if config.train.ema is not None:
-        ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    return Networks(generator, critic, ema)
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model for parameters; buffers (batch-norm statistics) are copied."""
-    ema_params = list(ema.parameters())
-    torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
-
-
-def ema_decay_at(decay: float, step: int, warmup: bool) -> float:
-    """The decay for generator iteration `step` (1-based): min(decay, (1 + step) / (10 + step)) with warm-up."""
-    return min(decay, (1.0 + step) / (10.0 + step)) if warmup else decay
-
-
 def make_optimizer(params: Iterator[nn.Parameter], kind: str, lr: float, betas: tuple[float, float], fused: bool,
                    device: torch.device) -> torch.optim.Optimizer:
     if kind == "rmsprop":
@@ -117,16 +53,18 @@ def make_optimizer(params: Iterator[nn.Parameter], kind: str, lr: float, betas: 
     return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
-@contextmanager
-def _eval_mode(*modules: nn.Module) -> Iterator[None]:
-    was = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, mode in zip(modules, was):
-            m.train(mode)
+def make_optimizers(config: TrainConfig, generator: nn.Module, critic: nn.Module,
+                    device: torch.device) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer, Schedulers]:
+    """(generator's, critic's optimiser, their linear decays to zero over train.iterations when optim.lr_decay)."""
+    o = config.optim
+    kind = o.resolved(config.loss.variant)
+    opt_g = make_optimizer(generator.parameters(), kind, o.lr_generator, o.betas, o.fused, device)
+    opt_c = make_optimizer(critic.parameters(), kind, o.lr_critic, o.betas, o.fused, device)
+    if not o.lr_decay:
+        return opt_g, opt_c, []
+    total = config.train.iterations
+    decay = lambda step: max(0.0, 1.0 - step / total)  # noqa: E731
+    return opt_g, opt_c, [torch.optim.lr_scheduler.LambdaLR(opt, decay) for opt in (opt_g, opt_c)]
 
 
 def _check_shapes(config: TrainConfig, dataset: Dataset) -> None:
@@ -140,7 +78,12 @@ def _check_shapes(config: TrainConfig, dataset: Dataset) -> None:
 
 
 class Trainer:
-    """One run: owns the networks, optimisers and RNG streams; `run()` trains and returns the final checkpoint."""
+    """One run: owns the networks, optimisers and random streams, and orchestrates them.
+
+    `step()` is one generator iteration; `run()` trains to the budget and writes RUN_DIR; `resume_state()` and
+    `restore()` carry a run over to another process bit for bit. The objective comes from losses.py, checkpoints
+    from snapshots.py, pictures from pictures.py, metrics records from metrics_log.py.
+    """
 
     def __init__(self, config: TrainConfig, out_dir: Path, device: torch.device, progress: bool,
                  dist_ctx: ddp.DistContext | None = None) -> None:
@@ -149,65 +92,54 @@ class Trainer:
         self.dist = dist_ctx or ddp.DistContext()
         self.device = device
         self.show_progress = progress and self.dist.is_main
-        t, o = config.train, config.optim
+        t = config.train
         if t.amp == "fp16" and device.type != "cuda":
             raise ConfigError(f"train.amp 'fp16' needs a CUDA device; on {device.type} use train.amp=bf16 or none")
         torch.manual_seed(config.seed)  # weight initialisation: the same on every rank
         self.dataset = load_dataset(config.data, config.model.kind)
         _check_shapes(config, self.dataset)
         self.nets = build_networks(config, device)
-        self.memory_format = (torch.channels_last if t.channels_last and self.kind == "image"
-                              else torch.contiguous_format)
+        image = config.model.kind == "image"
+        self.memory_format = torch.channels_last if t.channels_last and image else torch.contiguous_format
         # The networks the optimisers step: DDP-wrapped when there is more than one rank.
         self.critic_has_batch_norm = has_batch_norm(self.nets.critic)
         self.g_train = ddp.wrap(self.nets.generator, self.dist, device)
         self.c_train = ddp.wrap(self.nets.critic, self.dist, device)
         # What the critic's backward differentiates: its parameters only, never the interpolates (see critic_step).
         self.critic_params = [p for p in self.nets.critic.parameters() if p.requires_grad]
-        opt_kind = o.resolved(config.loss.variant)
-        self.opt_g = make_optimizer(self.nets.generator.parameters(), opt_kind, o.lr_generator, o.betas, o.fused, device)
-        self.opt_c = make_optimizer(self.nets.critic.parameters(), opt_kind, o.lr_critic, o.betas, o.fused, device)
-        self.schedulers: list[torch.optim.lr_scheduler.LambdaLR] = []
-        if o.lr_decay:
-            total = t.iterations
-            decay = lambda step: max(0.0, 1.0 - step / total)  # noqa: E731
-            self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, decay) for opt in (self.opt_g, self.opt_c)]
+        self.opt_g, self.opt_c, self.schedulers = make_optimizers(config, self.nets.generator, self.nets.critic, device)
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.amp)
-        fp16 = t.amp == "fp16"
-        self.scalers = {name: torch.amp.GradScaler("cuda", enabled=fp16) for name in ("generator", "critic")}
+        self.scalers = {name: torch.amp.GradScaler("cuda", enabled=t.amp == "fp16") for name in ("generator", "critic")}
         # Separate CPU streams per rank, so the data stream does not depend on the model's shape and vice versa.
         offset = 1_000_003 * self.dist.rank
         self.data_rng = torch.Generator("cpu").manual_seed(config.seed * 3 + 1 + offset)
         self.noise_rng = torch.Generator("cpu").manual_seed(config.seed * 3 + 2 + offset)
-        grid = config.eval.grid_size
-        n_fixed = grid * grid if self.kind == "image" else config.eval.point_samples
-        self.fixed_z = torch.randn(n_fixed, self.z_dim, generator=torch.Generator("cpu").manual_seed(config.seed + 7))
-        self.mixture = mixture_for(config.data.dataset)
-        self.metrics_file = out_dir / "metrics.jsonl"
-        self.tensorboard: TensorBoardLog | None = None
         self.progress = Progress()
-
-    @property
-    def kind(self) -> str:
-        return self.config.model.kind
-
-    @property
-    def z_dim(self) -> int:
-        return self.config.model.generator.z_dim
+        self.metrics = MetricsLog(out_dir, enabled=self.dist.is_main)
+        self.pictures = RunPictures(config, out_dir, self.dataset.heldout, device)
 
     def _autocast(self) -> AbstractContextManager[Any]:
         if self.autocast_dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    # -- one step of each network -------------------------------------------------------------------------------
+    # -- one generator iteration --------------------------------------------------------------------------------
+
+    def step(self) -> dict[str, float]:
+        """n_critic critic steps, one generator step (with the EMA), the schedulers; returns the step's figures."""
+        stats = self.critic_phase()
+        stats.update(self.generator_step())
+        for scheduler in self.schedulers:
+            scheduler.step()
+        self.progress.iteration += 1
+        self.progress.last = stats
+        if not all(math.isfinite(v) for v in stats.values()):
+            raise FloatingPointError(f"training diverged at generator iteration {self.progress.iteration}: {stats}")
+        return stats
 
     def _noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, generator=self.noise_rng).to(self.device, non_blocking=True)
-
-    def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
-        batch = batch.to(self.device, non_blocking=True)
-        return batch.contiguous(memory_format=self.memory_format) if batch.dim() == 4 else batch
+        z_dim = self.config.model.generator.z_dim
+        return torch.randn(n, z_dim, generator=self.noise_rng).to(self.device, non_blocking=True)  # [n, z_dim]
 
     def critic_phase(self) -> dict[str, float]:
         """n_critic critic steps; the fake batches for all of them come from one generator pass."""
@@ -222,35 +154,21 @@ class Trainer:
         return totals
 
     def critic_step(self, fake: torch.Tensor) -> dict[str, float]:
-        loss_cfg, bs = self.config.loss, self.config.train.batch_size
-        real = self._to_device(self.dataset.sample(bs, self.data_rng))  # a fresh real batch for each critic step
+        real = self.dataset.sample(self.config.train.batch_size, self.data_rng).to(self.device, non_blocking=True)
+        real = real.contiguous(memory_format=self.memory_format) if real.dim() == 4 else real  # a fresh real batch
         scaler = self.scalers["critic"]
-        with self._autocast():
-            if self.critic_has_batch_norm:  # batch norm must see real and fake batches apart
-                real_scores, fake_scores = self.c_train(real).float(), self.c_train(fake).float()
-            else:  # one pass over both batches: per-sample critics score them exactly as two passes would
-                real_scores, fake_scores = self.c_train(torch.cat([real, fake])).float().split(bs)
-            loss = critic_loss(real_scores, fake_scores)
-            penalty = torch.zeros((), device=self.device)
-            if loss_cfg.uses_gradient_penalty:
-                x_hat = interpolates(real, fake, self.noise_rng)
-                scale = scaler.get_scale() if scaler.is_enabled() else 1.0  # fp16: differentiate scaled scores
-                grad = input_gradients(self.nets.critic(x_hat), x_hat, scale=scale)  # unwrapped: see distributed.py
-                penalty = penalty_from_gradients(grad, loss_cfg.gp_weight, loss_cfg.gp_target, loss_cfg.gp_one_sided)
-                loss = loss + penalty
-            if loss_cfg.drift:
-                loss = loss + drift_penalty(real_scores, loss_cfg.drift)
+        with self._autocast():  # the penalty's critic is the unwrapped one under DDP: see distributed.py
+            terms = critic_objective(self.config.loss, self.c_train, real, fake, self.noise_rng,
+                                     separate_passes=self.critic_has_batch_norm, penalty_critic=self.nets.critic,
+                                     scale=scaler.get_scale() if scaler.is_enabled() else 1.0)  # fp16 loss scale
         self.opt_c.zero_grad(set_to_none=True)
         # `inputs=`: the interpolates are a leaf that requires grad, and a plain backward() would also propagate
         # the penalty back to them through the whole double-backward graph, for a gradient nobody reads.
-        scaler.scale(loss).backward(inputs=self.critic_params)
+        scaler.scale(terms.loss).backward(inputs=self.critic_params)
         scaler.step(self.opt_c)
         scaler.update()
-        if loss_cfg.variant == "clip":
-            clip_weights(self.nets.critic, loss_cfg.clip_value)
-        with torch.no_grad():
-            return {"wasserstein": wasserstein_estimate(real_scores, fake_scores).item(), "gp": penalty.item(),
-                    "critic_loss": loss.item()}
+        constrain_critic(self.config.loss, self.nets.critic)
+        return {"wasserstein": terms.wasserstein.item(), "gp": terms.penalty.item(), "critic_loss": terms.loss.item()}
 
     def generator_step(self) -> dict[str, float]:
         c = self.nets.critic  # unwrapped: the critic is frozen here, only the generator's gradients are reduced
@@ -258,7 +176,7 @@ class Trainer:
         c.requires_grad_(False)
         try:
             with self._autocast():
-                loss = generator_loss(c(self.g_train(self._noise(self.config.train.batch_size))).float())
+                loss = generator_objective(c, self.g_train(self._noise(self.config.train.batch_size)))
             self.opt_g.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(self.opt_g)
@@ -272,105 +190,6 @@ class Trainer:
             decay = ema_decay_at(t.ema or 0.0, self.progress.iteration + 1, t.ema_warmup)
             update_ema(self.nets.ema, self.nets.generator, decay)
         return {"generator_loss": loss.item()}
-
-    # -- outputs along the way ----------------------------------------------------------------------------------
-
-    def write_samples(self, tag: str, progress: Progress) -> Path:
-        """A sample PNG from fixed latents; for mixtures also log the mode coverage of those samples."""
-        fake = self._fixed_samples()
-        path = self.out_dir / "samples" / f"{tag}.png"
-        if self.kind == "image":
-            return save_image_grid(fake, path, nrow=self.config.eval.grid_size)
-        centres = self.mixture[0] if self.mixture else None
-        if self.mixture is not None:
-            cov = mode_coverage(fake, *self.mixture)
-            self._log({"iteration": progress.iteration, "time_s": round(progress.elapsed, 3),
-                       "modes_covered": cov["modes_covered"], "high_quality_share": cov["high_quality_share"]})
-        return save_scatter(fake, path, real=self.dataset.heldout[: len(fake)], centres=centres)
-
-    def _fixed_samples(self) -> torch.Tensor:
-        gen = self.nets.served
-        with _eval_mode(gen), torch.no_grad():
-            return torch.cat([gen(z.to(self.device)).float().cpu() for z in self.fixed_z.split(500)])
-
-    def evaluate(self, n_fake: int, n_real: int | None = None, final: bool = False) -> tuple[Any, dict[str, Any]]:
-        """(critic reference, metrics) with the served generator and the critic in eval mode."""
-        gen, critic = self.nets.served, self.nets.critic
-        heldout = self.dataset.heldout if n_real is None else self.dataset.heldout[:n_real]
-        with _eval_mode(gen, critic):
-            fake = generate(gen, n_fake, self.z_dim, seed=self.config.seed + 11, device=self.device)
-            real_scores = critic_scores(critic, heldout, self.device)
-            fake_scores = critic_scores(critic, fake, self.device)
-        reference = build_reference(real_scores, fake_scores)
-        metrics: dict[str, Any] = {
-            "wasserstein_estimate_heldout": float(real_scores.mean() - fake_scores.mean()),
-            "critic": critic_figures(reference, fake_scores),
-            "finite_samples_share": float(torch.isfinite(fake.flatten(1)).all(dim=1).float().mean()),
-        }
-        if self.kind == "points" and self.mixture is not None:
-            with _eval_mode(gen):
-                points = generate(gen, self.config.eval.point_samples, self.z_dim, seed=self.config.seed + 13,
-                                  device=self.device)
-            coverage = mode_coverage(points, *self.mixture)
-            metrics.update(
-                modes_covered=coverage["modes_covered"],
-                modes_total=coverage["modes_total"],
-                high_quality_share=coverage["high_quality_share"],
-                evaluation=coverage,
-            )
-        if final and self.kind == "image":
-            metrics.update(self._image_quality())
-        return reference, metrics
-
-    def _image_quality(self) -> dict[str, Any]:
-        """Classifier figures (Frechet distance, coverage, class KL, precision/recall) where they apply."""
-        g = self.config.model.generator
-        if not image_metrics.supports(self.config.data.dataset, g.channels, g.resolution):
-            return {}
-        with _eval_mode(self.nets.served):
-            fake = generate(self.nets.served, self.config.eval.quality_samples, self.z_dim,
-                            seed=self.config.seed + 17, device=self.device)
-        figures = image_metrics.ClassifierMetrics().compare(fake, self.dataset.heldout, "held-out")
-        return {"quality": figures}
-
-    def summary(self, progress: Progress, stopped_by: str, metrics: dict[str, Any]) -> dict[str, Any]:
-        cfg = self.config
-        return {
-            "name": cfg.name,
-            "dataset": self.dataset.summary(),
-            "loss": cfg.loss.model_dump(mode="json"),
-            "hyperparameters": {
-                **cfg.optim.model_dump(mode="json"),
-                "optimizer": cfg.optim.resolved(cfg.loss.variant),
-                "batch_size": cfg.train.batch_size,
-                "ema_decay": cfg.train.ema,
-                "seed": cfg.seed,
-                "world_size": self.dist.world_size,
-            },
-            "generator_iterations": progress.iteration,
-            "planned_iterations": cfg.train.iterations,
-            "stopped_by": stopped_by,
-            "wall_time_s": round(progress.elapsed, 3),
-            "device": str(self.device),
-            "torch_version": torch.__version__,
-            "last_batch": progress.last,
-            "final_metrics": metrics,
-            "config": cfg.model_dump(mode="json"),
-        }
-
-    def write_checkpoint(self, path: Path, progress: Progress, stopped_by: str, final: bool) -> Path:
-        n_fake = self.config.eval.reference_samples if final else SNAPSHOT_SAMPLES
-        reference, metrics = self.evaluate(n_fake, None if final else SNAPSHOT_SAMPLES, final=final)
-        summary = self.summary(progress, stopped_by, metrics)
-        metadata = make_metadata(self.config.model.generator, self.config.model.critic, reference, summary)
-        return save_checkpoint(path, self.nets.served, self.nets.critic, metadata)
-
-    def _log(self, record: dict[str, Any]) -> None:
-        if self.dist.is_main:
-            with self.metrics_file.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
-            if self.tensorboard is not None:
-                self.tensorboard.write(record)
 
     # -- resume state -------------------------------------------------------------------------------------------
 
@@ -425,59 +244,42 @@ class Trainer:
         self.progress.last = dict(state["last"])
         self.progress.started = time.perf_counter() - float(state["elapsed_s"])
 
-    # -- the loop -----------------------------------------------------------------------------------------------
-
-    def _prepare_outputs(self, resumed: bool) -> None:
-        if not self.dist.is_main:
-            return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        if resumed and self.metrics_file.is_file():  # drop records written after the state was saved
-            kept = [line for line in self.metrics_file.read_text(encoding="utf-8").splitlines()
-                    if json.loads(line).get("iteration", 0) <= self.progress.iteration]
-            self.metrics_file.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-        else:
-            self.metrics_file.write_text("", encoding="utf-8")
-        (self.out_dir / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
+    # -- the run ------------------------------------------------------------------------------------------------
 
     def run(self, resumed: bool = False) -> Path:
-        self._prepare_outputs(resumed)
-        if self.config.train.tensorboard and self.dist.is_main:
-            self.tensorboard = TensorBoardLog(self.out_dir, self.progress.iteration if resumed else None)
+        """Train from the current state to train.iterations (or the time budget); return the final checkpoint."""
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
+        self.metrics.open(self.progress.iteration if resumed else None, tensorboard=self.config.train.tensorboard)
         try:
             return self._train()
         finally:
-            if self.tensorboard is not None:
-                self.tensorboard.close()
+            self.metrics.close()
 
     def _train(self) -> Path:
-        cfg, t = self.config, self.config.train
+        cfg, t, progress = self.config, self.config.train, self.progress
         self.nets.generator.train()
         self.nets.critic.train()
-        progress = self.progress
         stopped_by = "iterations"
         bar = tqdm(total=t.iterations, initial=progress.iteration, disable=not self.show_progress, unit="it",
                    dynamic_ncols=True, desc=cfg.name, mininterval=0.5)
         try:
-            for it in range(progress.iteration + 1, t.iterations + 1):
+            while progress.iteration < t.iterations:
                 if t.max_seconds is not None and progress.elapsed >= t.max_seconds:
                     stopped_by = "time budget"
                     break
-                stats = self.critic_phase()
-                stats.update(self.generator_step())
-                for scheduler in self.schedulers:
-                    scheduler.step()
-                progress.iteration, progress.last = it, stats
-                if not all(math.isfinite(v) for v in stats.values()):
-                    raise FloatingPointError(f"training diverged at generator iteration {it}: {stats}")
+                stats = self.step()
+                it = progress.iteration
                 if it % t.log_every == 0 or it == t.iterations:
                     bar.set_postfix(W=f"{stats['wasserstein']:.3f}", GP=f"{stats['gp']:.3f}", refresh=False)
-                    self._log({"iteration": it, "time_s": round(progress.elapsed, 3), **stats})
+                    self._log(stats)
                 bar.update(1)
                 if self.dist.is_main and t.sample_every and it % t.sample_every == 0:
-                    self.write_samples(f"iter_{it:06d}", progress)
+                    self._write_samples(f"iter_{it:06d}")
                 if self.dist.is_main and t.checkpoint_every and it % t.checkpoint_every == 0:
-                    path = self.out_dir / "checkpoints" / f"{cfg.name}-{it:06d}.safetensors"
-                    self.write_checkpoint(path, progress, "in progress", final=False)
+                    self._write_checkpoint(self.out_dir / "checkpoints" / f"{cfg.name}-{it:06d}.safetensors",
+                                           "in progress", final=False)
                 if t.resume_every and it % t.resume_every == 0:
                     self.write_resume_state()
         except KeyboardInterrupt:
@@ -496,21 +298,24 @@ class Trainer:
                  ddp.weights_digest(self.nets.generator, self.nets.critic, *([self.nets.ema] if self.nets.ema else [])))
         final = self.out_dir / f"{cfg.name}.safetensors"
         if self.dist.is_main:
-            self.write_samples("final", progress)
-            self.write_pictures()
-            self.write_checkpoint(final, progress, stopped_by, final=True)
+            self._write_samples("final")
+            self.pictures.final(self.nets.served, self.metrics.records())
+            self._write_checkpoint(final, stopped_by, final=True)
         ddp.barrier(self.dist)
         return final
 
-    def write_pictures(self) -> None:
-        """Loss curves from metrics.jsonl and, for images, an interpolation strip of the served generator."""
-        records = [json.loads(line) for line in self.metrics_file.read_text(encoding="utf-8").splitlines()]
-        save_loss_curves([r for r in records if "wasserstein" in r], self.out_dir / "loss_curves.png")
-        if self.kind == "image":
-            gen = self.nets.served
-            with _eval_mode(gen), torch.no_grad():
-                save_interpolation_strip(gen, self.z_dim, self.out_dir / "samples" / "interpolation.png",
-                                         seed=self.config.seed + 19, device=self.device)
+    def _log(self, figures: dict[str, Any]) -> None:
+        self.metrics.write({"iteration": self.progress.iteration, "time_s": round(self.progress.elapsed, 3),
+                            **figures})
+
+    def _write_samples(self, tag: str) -> None:
+        coverage = self.pictures.samples(self.nets.served, tag)
+        if coverage is not None:  # mixtures: how many modes the fixed latents' samples reach
+            self._log({key: coverage[key] for key in ("modes_covered", "high_quality_share")})
+
+    def _write_checkpoint(self, path: Path, stopped_by: str, final: bool) -> Path:
+        return write_checkpoint(path, self.config, self.nets, self.dataset, self.progress, stopped_by, self.device,
+                                self.dist.world_size, final)
 
 
 def train(config: TrainConfig, out_dir: str | Path, device: str = "auto", progress: bool = True,

@@ -1,20 +1,31 @@
-"""The WGAN objectives as pure functions of critic scores (and, for the penalty, of the critic's gradients).
+"""The WGAN objectives: each variant's whole critic loss, the generator's loss, and the critic's constraint.
+
+The loop calls three functions and nothing else of the objective: `critic_objective` (the critic's loss for the
+configured variant, with the figures it logs), `generator_objective` and `constrain_critic` (after each critic
+step). The terms they are made of are pure functions of critic scores and, for the penalty, of the critic's
+input gradients, so that tests can check each against closed forms.
 
 Conventions: the critic gives higher scores to real data. The critic minimises E[C(fake)] - E[C(real)]
 (+ penalty, + drift); the generator minimises -E[C(fake)]. The Wasserstein estimate is E[C(real)] - E[C(fake)].
 
-Variants: WGAN-GP (Gulrajani et al. 2017) penalises (||grad C(x_hat)|| - 1)^2, or only its excess over 1
-(`one_sided`); the original WGAN (Arjovsky et al. 2017) clips the critic's weights (`clip_weights`); a
-spectral-norm critic (Miyato et al. 2018) needs neither. The drift term eps * E[C(x)^2] (Karras et al. 2018)
-keeps the scores near zero, which anchors the critic reference the scoring API reports against.
+Variants (`LossConfig.variant`): `gp`, WGAN-GP (Gulrajani et al. 2017), penalises (||grad C(x_hat)|| - 1)^2, or
+only its excess over 1 (`gp_one_sided`); `clip`, the original WGAN (Arjovsky et al. 2017), clamps the critic's
+weights after every step; `spectral`, a spectral-norm critic (Miyato et al. 2018), needs neither (the norm lives
+in the network). Any variant may add the drift term eps * E[C(real)^2] (Karras et al. 2018), which keeps the
+scores near zero and so anchors the critic reference the scoring API reports against.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from training.config import LossConfig
+
+ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # [N, ...] -> [N] scores
 
 
 def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -68,22 +79,78 @@ def input_gradients(scores: torch.Tensor, x_hat: torch.Tensor, scale: float = 1.
 
 
 def gradient_penalty(
-    critic: Callable[[torch.Tensor], torch.Tensor],
+    critic: ScoreFn,
     real: torch.Tensor,
     fake: torch.Tensor,
     weight: float = 10.0,
     target: float = 1.0,
     generator: torch.Generator | None = None,
     one_sided: bool = False,
+    scale: float = 1.0,
 ) -> torch.Tensor:
     """lambda * E[(||grad_x C(x_hat)||_2 - target)^2] at x_hat = alpha real + (1 - alpha) fake.
 
     One alpha ~ U[0, 1] per sample, broadcast over its other dimensions; the fake batch is detached (the penalty
     trains the critic only); the norm is over each sample's flattened gradient; `create_graph=True` so the
-    penalty itself can be differentiated with respect to the critic's parameters.
+    penalty itself can be differentiated with respect to the critic's parameters. `scale` is the fp16 loss scale
+    (see `input_gradients`); it does not change the value.
     """
-    x_hat = interpolates(real, fake, generator)
-    return penalty_from_gradients(input_gradients(critic(x_hat), x_hat), weight, target, one_sided)
+    x_hat = interpolates(real, fake, generator)  # [N, ...]
+    return penalty_from_gradients(input_gradients(critic(x_hat), x_hat, scale=scale), weight, target, one_sided)
+
+
+@dataclass(frozen=True)
+class CriticTerms:
+    """The critic's loss for one batch and the figures the loop logs from the same forward pass."""
+
+    loss: torch.Tensor  # [] what the critic's optimiser minimises: critic loss + penalty + drift
+    wasserstein: torch.Tensor  # [] E[C(real)] - E[C(fake)], detached
+    penalty: torch.Tensor  # [] the gradient penalty (zero for the variants without one)
+
+
+def critic_objective(
+    config: LossConfig,
+    critic: ScoreFn,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator | None = None,
+    *,
+    separate_passes: bool = False,
+    penalty_critic: ScoreFn | None = None,
+    scale: float = 1.0,
+) -> CriticTerms:
+    """The whole critic objective of `config.variant` on one real and one fake batch of the same shape.
+
+    Scores both batches in one critic pass (per-sample critics score them exactly as two passes would), or in two
+    with `separate_passes` (a batch-norm critic must see real and fake apart). `gp` adds the gradient penalty at
+    interpolates drawn from `generator`, computed with `penalty_critic` when given (under DDP: the unwrapped
+    critic, see distributed.py) at fp16 loss scale `scale`; a non-zero `config.drift` adds the drift term.
+    """
+    if separate_passes:
+        real_scores, fake_scores = critic(real).float(), critic(fake).float()  # [N], [N]
+    else:
+        real_scores, fake_scores = critic(torch.cat([real, fake])).float().split(real.shape[0])  # [N], [N]
+    loss = critic_loss(real_scores, fake_scores)
+    penalty = torch.zeros((), device=loss.device)
+    if config.uses_gradient_penalty:
+        penalty_critic = critic if penalty_critic is None else penalty_critic
+        penalty = gradient_penalty(penalty_critic, real, fake, config.gp_weight, config.gp_target, generator,
+                                   config.gp_one_sided, scale=scale)
+        loss = loss + penalty
+    if config.drift:
+        loss = loss + drift_penalty(real_scores, config.drift)
+    return CriticTerms(loss, wasserstein_estimate(real_scores, fake_scores).detach(), penalty)
+
+
+def generator_objective(critic: ScoreFn, fake: torch.Tensor) -> torch.Tensor:
+    """-E[C(G(z))] for a generated batch `fake` that still carries the generator's graph; the same for every variant."""
+    return generator_loss(critic(fake).float())
+
+
+def constrain_critic(config: LossConfig, critic: nn.Module) -> None:
+    """What a variant does to the critic after each optimiser step: `clip` clamps its weights, the others nothing."""
+    if config.variant == "clip":
+        clip_weights(critic, config.clip_value)
 
 
 @torch.no_grad()

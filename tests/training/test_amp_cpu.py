@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 
 from models import load_checkpoint
-from training import TrainConfig, train
-from training.loop import Trainer
+from training import TrainConfig, Trainer, train
 
 
 def _config(amp: str) -> TrainConfig:

@@ -8,7 +8,7 @@ import pytest
 
 from models import ImageCriticConfig, PointCriticConfig, build_critic, has_batch_norm
 from training.config import ConfigError, TrainConfig, apply_overrides, config_from_dict, load_config
-from training.loop import build_networks
+from training.networks import build_networks
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

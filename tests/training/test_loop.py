@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from models import has_batch_norm, latents_for_seeds, load_checkpoint
-from training import TrainConfig, train
+from training import TrainConfig, Trainer, train
 from training.config import ConfigError
-from training.loop import Trainer, resolve_device
+from training.loop import resolve_device
 
 
 def _points_config(**train_overrides) -> TrainConfig:
@@ -53,8 +53,8 @@ def test_same_config_and_seed_give_the_same_run_on_cpu(tmp_path):
     cfg = _points_config(iterations=10)
     a = load_checkpoint(train(cfg, tmp_path / "a", device="cpu", progress=False))
     b = load_checkpoint(train(cfg, tmp_path / "b", device="cpu", progress=False))
-    for (ka, va), (kb, vb) in zip(a.generator.state_dict().items(), b.generator.state_dict().items()):
-        assert ka == kb and torch.equal(va, vb)
+    sa, sb = a.generator.state_dict(), b.generator.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
     other = cfg.model_copy(update={"seed": 1})
     c = load_checkpoint(train(other, tmp_path / "c", device="cpu", progress=False))
     assert not torch.equal(a.generator.state_dict()["net.0.weight"], c.generator.state_dict()["net.0.weight"])

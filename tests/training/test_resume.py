@@ -29,17 +29,37 @@ def _config(iterations: int, **train_overrides) -> TrainConfig:
     })
 
 
-def _assert_same_state(a: dict, b: dict) -> None:
-    for part in ("generator", "critic", "ema"):
-        assert a[part].keys() == b[part].keys()
-        for key in a[part]:
-            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs"
-    for part in ("opt_generator", "opt_critic"):
-        for (ka, sa), (kb, sb) in zip(a[part]["state"].items(), b[part]["state"].items()):
-            assert ka == kb and all(torch.equal(torch.as_tensor(sa[k]), torch.as_tensor(sb[k])) for k in sa)
-    assert all(torch.equal(x, y) for x, y in zip(
-        [a["rng"][0]["data"], a["rng"][0]["noise"], a["rng"][0]["global"]["torch_cpu"]],
-        [b["rng"][0]["data"], b["rng"][0]["noise"], b["rng"][0]["global"]["torch_cpu"]]))
+def _assert_same_state(a: object, b: object, where: str = "state") -> None:
+    """Equal resume states, entry by entry: the same keys and lengths at every level, bit-equal tensors and equal
+    values below them. Only the clock (`elapsed_s`) may differ between two runs."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
+        for key in a:
+            if key != "elapsed_s":
+                _assert_same_state(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same_state(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), f"{where} differs"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def test_the_state_comparison_fails_on_a_missing_or_different_entry():
+    state = {"opt": {"state": {0: {"step": torch.tensor(3.0)}, 1: {"step": torch.tensor(3.0)}}},
+             "rng": [{"data": torch.arange(4)}], "schedulers": [{"last_epoch": 5}], "elapsed_s": 1.0}
+    _assert_same_state(state, {**state, "elapsed_s": 2.0})
+    for broken in (
+        {**state, "opt": {"state": {0: state["opt"]["state"][0]}}},  # an optimiser entry missing
+        {**state, "rng": [*state["rng"], {"data": torch.arange(4)}]},  # an extra rank
+        {**state, "schedulers": []},  # a scheduler missing
+        {**state, "rng": [{"data": torch.arange(4).flip(0)}]},  # a different stream
+        {k: v for k, v in state.items() if k != "schedulers"},  # a whole part missing
+    ):
+        with pytest.raises(AssertionError):
+            _assert_same_state(state, broken)
 
 
 @pytest.mark.parametrize("amp", ["none", "bf16"])
@@ -52,8 +72,8 @@ def test_stopping_at_k_and_resuming_to_n_equals_an_uninterrupted_run(tmp_path, a
     _assert_same_state(load_resume_state(tmp_path / "straight" / RESUME_FILE),
                        load_resume_state(tmp_path / "split" / RESUME_FILE))
     a, b = load_checkpoint(straight), load_checkpoint(resumed)
-    for (ka, va), (kb, vb) in zip(a.generator.state_dict().items(), b.generator.state_dict().items()):
-        assert ka == kb and torch.equal(va, vb)
+    _assert_same_state(a.generator.state_dict(), b.generator.state_dict(), "checkpoint generator")
+    _assert_same_state(a.critic.state_dict(), b.critic.state_dict(), "checkpoint critic")
     assert b.metadata.training["generator_iterations"] == 12
     logged = [json.loads(line)["iteration"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert logged == list(range(1, 13))  # the records continue where the state left off, none repeated

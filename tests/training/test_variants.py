@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from models import has_batch_norm, load_checkpoint
-from training import TrainConfig
+from training import TrainConfig, Trainer
 from training.config import ConfigError, config_from_dict
-from training.loop import Trainer, ema_decay_at
+from training.networks import ema_decay_at
 
 
 @pytest.fixture(autouse=True)

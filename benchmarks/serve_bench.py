@@ -9,9 +9,10 @@ Measures, on the same checkpoint (bundled_models/mnist5k.safetensors by default)
            1, 16, 64 and 256 with n = 1 and n = 16: requests/s, images/s, latency p50/p95/p99, and the histogram
            of forward-pass batch sizes read from /metrics (the change over each scenario);
   naive    the same load against benchmarks/naive_app.py (FastAPI, one forward pass per request, no batching).
-  compared (with --compare-serve-arg FLAG, repeatable) a second wgan-serve with those extra flags, measured
-           alternately with the first, scenario by scenario (`--rounds` times each), so that both see the same
-           machine load: `--compare-serve-arg=--no-fast-path` measures the lean sampling path against the full app.
+  compared (with --compare NAME=ARGS, repeatable) more wgan-serve processes, measured alternately with the first,
+           scenario by scenario (`--rounds` times each), so that all see the same machine load. ARGS are extra
+           wgan-serve flags; an argument `@DIR` runs that server from the source tree DIR instead (another checkout,
+           for a before/after run): `--compare 'before=@../before'`, `--compare 'wait2=--max-wait-ms=2'`.
 The load generator runs in its own process, keeps `concurrency` requests in flight over keep-alive connections
 and stops at a request budget or a time limit. The script prints one JSON document (also written to --out) and
 a short table with the ratios service / raw (images/s, PNG included) and service / naive.
@@ -25,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import shlex
 import signal
 import socket
 import statistics
@@ -185,15 +187,20 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     raise TimeoutError(f"server was not ready:\n{log.read_text()}")
 
 
-def start_service(models_dir: Path, log: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_service(
+    models_dir: Path, log: Path, extra: list[str], tree: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A wgan-serve process on a free port; from the source tree `tree` when given (its code first on the path)."""
     port = free_port()
     cmd = [
-        str(Path(sys.executable).parent / "wgan-serve"),
+        *(sys.executable, "-m", "service.cli"),
         *("--models-dir", str(models_dir), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
         *extra,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WGAN_")}
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    source = (tree or ROOT).resolve()
+    env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [os.environ.get("PYTHONPATH")])])
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=source)
     url = f"http://127.0.0.1:{port}"
     wait_ready(proc, url, log)
     return proc, url
@@ -356,9 +363,8 @@ def table(result: dict[str, Any]) -> str:
             f"  {naive['latency_ms']['p50']:>9}  {result['ratio_service_over_raw'][key]:>7}"
             f"  {result['ratio_service_over_naive'][key]!s:>9}"
         )
-    compared = result.get("compared")
-    if compared:
-        lines.append(f"compared: the same server with {' '.join(compared['serve_args'])}, measured alternately")
+    for name, compared in result.get("compared", {}).items():
+        lines.append(f"compared {name}: {' '.join(compared['args'])}, measured alternately with the service")
         lines.append("scenario      img/s  p50 ms  p95 ms  mean batch  cpu us/req  service/compared")
         for key, other in compared["service"].items():
             lines.append(
@@ -367,6 +373,46 @@ def table(result: dict[str, Any]) -> str:
                 f"  {other['server_cpu_us_per_request']!s:>10}  {compared['ratio_service_over_compared'][key]:>16}"
             )
     return "\n".join(lines)
+
+
+def targets(
+    service: dict[str, Any], naive: dict[str, Any], best_raw_png: float, raw_single_ms: float
+) -> dict[str, float | None]:
+    """The documented targets, for the scenarios that were measured (None where one was not)."""
+    idle, busy = service.get("c1_n1"), service.get("c64_n1")
+    return {
+        "idle_latency_p50_minus_raw_single_image_ms (target <= 3)": (
+            round(idle["latency_ms"]["p50"] - raw_single_ms, 3) if idle else None
+        ),
+        "c64_n1_service_over_raw (target >= 0.8)": round(busy["images_per_s"] / best_raw_png, 3) if busy else None,
+        "c64_n1_service_over_naive (target >= 3)": (
+            round(busy["images_per_s"] / naive["c64_n1"]["images_per_s"], 2) if busy and naive.get("c64_n1") else None
+        ),
+    }
+
+
+def parse_compare(spec: str) -> tuple[str, Path | None, list[str]]:
+    """`NAME=ARGS` -> (name, source tree or None, wgan-serve flags); `@DIR` among ARGS names the tree."""
+    name, sep, rest = spec.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--compare takes NAME=ARGS, not {spec!r}")
+    tree: Path | None = None
+    flags: list[str] = []
+    for arg in shlex.split(rest):
+        if arg.startswith("@"):
+            tree = Path(arg[1:])
+        else:
+            flags.append(arg)
+    return name, tree, flags
+
+
+def parse_scenarios(spec: str) -> list[tuple[int, int]]:
+    """`c64n1,c16n16` -> [(64, 1), (16, 16)]."""
+    scenarios = []
+    for part in spec.split(","):
+        c, _, n = part.strip().removeprefix("c").partition("n")
+        scenarios.append((int(c), int(n)))
+    return scenarios
 
 
 def main() -> None:
@@ -378,12 +424,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1.5 s per measurement, c = 1 and 64 with n = 1 only")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra wgan-serve flag (repeatable)")
     parser.add_argument(
-        "--compare-serve-arg",
+        "--compare",
+        type=parse_compare,
         action="append",
         default=[],
-        metavar="FLAG",
-        help="also run a second wgan-serve with this extra flag (repeatable; write --compare-serve-arg=--no-fast-path) "
-        "and measure both servers alternately, scenario by scenario",
+        metavar="NAME=ARGS",
+        help="also run another wgan-serve, measured alternately: ARGS are its extra flags, @DIR a source tree to run "
+        "it from (repeatable)",
+    )
+    parser.add_argument(
+        "--scenarios", type=parse_scenarios, help="load scenarios, e.g. c64n1,c16n16 (default: c1..c256 x n1, n16)"
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --compare-serve-arg: alternations per scenario")
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive handler")
@@ -403,7 +453,7 @@ def main() -> None:
     from service.inference.runner import warm_up_sizes
 
     seconds = 1.5 if args.quick else args.seconds
-    scenarios = [(1, 1), (64, 1)] if args.quick else [(c, n) for n in (1, 16) for c in (1, 16, 64, 256)]
+    scenarios = args.scenarios or ([(1, 1), (64, 1)] if args.quick else [(c, n) for n in (1, 16) for c in (1, 16, 64, 256)])
     torch_threads = max(1, (os.cpu_count() or 1) - 1)  # the service's default on CPU
     batch_sizes = warm_up_sizes(args.max_batch_size)
     load_before = os.getloadavg()
@@ -415,24 +465,27 @@ def main() -> None:
         models_dir.mkdir()
         shutil.copy(args.checkpoint, models_dir / "bench.safetensors")
         proc, url = start_service(models_dir, tmp_dir / "serve.log", server_flags)
-        compared_proc = None
+        others: dict[str, subprocess.Popen[bytes]] = {}
+        compared_service: dict[str, Any] = {}
         try:
             import httpx
 
             model = httpx.get(f"{url}/v1/models/bench", timeout=5).json()
-            if args.compare_serve_arg:
-                compared_proc, compared_url = start_service(
-                    models_dir, tmp_dir / "serve-compared.log", [*server_flags, *args.compare_serve_arg]
-                )
-                servers = {"service": (url, proc.pid), "compared": (compared_url, compared_proc.pid)}
-                both = measure_alternating(servers, scenarios, args.requests, seconds, args.rounds)
-                service, compared_service = both["service"], both["compared"]
+            if args.compare:
+                servers = {"service": (url, proc.pid)}
+                for name, tree, flags in args.compare:
+                    other, other_url = start_service(models_dir, tmp_dir / f"serve-{name}.log", [*server_flags, *flags], tree)
+                    others[name] = other
+                    servers[name] = (other_url, other.pid)
+                measured = measure_alternating(servers, scenarios, args.requests, seconds, args.rounds)
+                service = measured.pop("service")
+                compared_service = measured
             else:
                 service = measure_service((url, proc.pid), scenarios, args.requests, seconds)
         finally:
             stop(proc)
-            if compared_proc is not None:
-                stop(compared_proc)
+            for other in others.values():
+                stop(other)
         naive: dict[str, Any] = {}
         if not args.skip_naive:
             proc, url = start_naive(args.checkpoint, tmp_dir / "naive.log")
@@ -470,28 +523,22 @@ def main() -> None:
             k: round(v["images_per_s"] / naive[k]["images_per_s"], 2) if naive.get(k) else None
             for k, v in service.items()
         },
-        "targets": {
-            "idle_latency_p50_minus_raw_single_image_ms (target <= 3)": round(
-                service["c1_n1"]["latency_ms"]["p50"] - raw_single_ms, 3
-            ),
-            "c64_n1_service_over_raw (target >= 0.8)": round(service["c64_n1"]["images_per_s"] / best_raw_png, 3),
-            "c64_n1_service_over_naive (target >= 3)": (
-                round(service["c64_n1"]["images_per_s"] / naive["c64_n1"]["images_per_s"], 2) if naive else None
-            ),
-        },
+        "targets": targets(service, naive, best_raw_png, raw_single_ms),
     }
-    if args.compare_serve_arg:
-        result["compared"] = {
-            "serve_args": args.compare_serve_arg,
+    result["compared"] = {
+        name: {
+            "args": [*([f"@{tree}"] if tree else []), *flags],
             "rounds": args.rounds,
-            "service": compared_service,
+            "service": compared_service[name],
             "ratio_service_over_compared": {
-                k: round(v["images_per_s"] / compared_service[k]["images_per_s"], 3) for k, v in service.items()
+                k: round(v["images_per_s"] / compared_service[name][k]["images_per_s"], 3) for k, v in service.items()
             },
             "ratio_compared_over_raw": {
-                k: round(v["images_per_s"] / best_raw_png, 3) for k, v in compared_service.items()
+                k: round(v["images_per_s"] / best_raw_png, 3) for k, v in compared_service[name].items()
             },
         }
+        for name, tree, flags in args.compare
+    }
     text = json.dumps(result, indent=2)
     print(text)
     print(table(result))

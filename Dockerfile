@@ -14,12 +14,14 @@ FROM ${PYTHON_IMAGE} AS build
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 WORKDIR /src
 RUN python -m venv /opt/venv
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-serve.lock ./
 COPY models ./models
 COPY service ./service
 COPY deploy/install.sh ./deploy/install.sh
-# The same install script the Makefile and CI use; only the `serve` extra (no training or test packages).
-RUN TORCH_INDEX_URL="${TORCH_INDEX_URL}" sh deploy/install.sh /opt/venv/bin/python serve
+# The same install script the Makefile and CI use; only the `serve` extra (no training or test packages), at
+# the exact versions and hashes of requirements-serve.lock. torch alone comes from TORCH_INDEX_URL, at the lock's
+# version: the CPU and CUDA builds are different files with different hashes (see deploy/install.sh).
+RUN TORCH_INDEX_URL="${TORCH_INDEX_URL}" sh deploy/install.sh /opt/venv/bin/python serve requirements-serve.lock
 
 # ---- runtime: the environment, the bundled model, a non-root user ------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -21,9 +21,6 @@ DESIGN_METRICS = (
     "wgan_items_total",
     "wgan_model_info",
 )
-# fast_path (WGAN_FAST_PATH, --fast-path) is being removed: POST /v1/sample becomes one route in the app.
-# It is left out of the settings table on purpose; drop this exclusion once the field is gone.
-UNDOCUMENTED_SETTINGS = {"fast_path"}
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -31,7 +28,6 @@ def test_every_setting_is_in_the_settings_table() -> None:
     missing = [
         name
         for name in ServiceSettings.model_fields
-        if name not in UNDOCUMENTED_SETTINGS
         and (f"`WGAN_{name.upper()}`" not in OPERATIONS or f"`--{name.replace('_', '-')}`" not in OPERATIONS)
     ]
     assert missing == [], f"docs/operations.md's settings table lacks {missing}"

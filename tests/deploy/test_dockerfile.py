@@ -67,6 +67,6 @@ def test_image_installs_through_the_script_ci_uses() -> None:
     assert "deploy/install.sh" in (ROOT / "Makefile").read_text(), "make test/CI must install through the same script"
 
 
-@pytest.mark.parametrize("name", ["pyproject.toml", "deploy/install.sh", "bundled_models"])
+@pytest.mark.parametrize("name", ["pyproject.toml", "requirements-serve.lock", "deploy/install.sh", "bundled_models"])
 def test_build_context_has_what_the_dockerfile_copies(name: str) -> None:
     assert (ROOT / name).exists()

@@ -20,6 +20,7 @@ from service.inference.devices import DeviceError, resolve
 from service.inference.backends import BACKENDS, with_backend
 from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
 from tests.service.app_client import make_settings, serve_in_process
+from tests.service.toolchain import backend_params, needs_compile_toolchain
 
 CPU = torch.device("cpu")
 SEEDS = list(range(100, 107))  # 7: not a warmed-up size
@@ -31,7 +32,7 @@ def assert_same_pixels(images: np.ndarray, reference: np.ndarray) -> None:
     assert diff.max() <= 1 and (diff > 0).mean() <= 0.01
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", backend_params(BACKENDS))
 def test_each_backend_gives_eager_outputs(backend, tiny_image_checkpoint, tiny_points_checkpoint):
     for path in (tiny_image_checkpoint, tiny_points_checkpoint):
         eager = load_checkpoint(path)
@@ -44,7 +45,7 @@ def test_each_backend_gives_eager_outputs(backend, tiny_image_checkpoint, tiny_p
                 assert (got - want).abs().max().item() <= 1e-4, (backend, path.name, n)
 
 
-@pytest.mark.parametrize("backend", ["channels_last", "compile", "onnxruntime"])
+@pytest.mark.parametrize("backend", backend_params(["channels_last", "compile", "onnxruntime"]))
 def test_the_runner_serves_eager_pixels_with_each_backend(backend, tiny_image_checkpoint):
     eager = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32)
     runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions(backend))
@@ -56,6 +57,7 @@ def test_the_runner_serves_eager_pixels_with_each_backend(backend, tiny_image_ch
             assert_same_pixels(runner.generate(z[:n]), eager.generate(z[:n]))
 
 
+@needs_compile_toolchain
 def test_compile_warm_up_leaves_nothing_to_compile_while_serving(tiny_image_checkpoint):
     """Batch 1 and one dynamic-batch graph: sizes the warm-up never ran must not compile (seconds per request)."""
     from torch._dynamo.utils import counters
@@ -102,15 +104,15 @@ def _pixels(body: dict) -> list[np.ndarray]:
 
 
 @pytest.mark.anyio
-async def test_the_app_serves_the_same_images_with_each_backend(models_dir):
+@pytest.mark.parametrize("backend", backend_params(["compile", "onnxruntime"]))
+async def test_the_app_serves_the_same_images_with_each_backend(models_dir, backend):
     """Loaded and warmed up on the loading thread, run on the engine's worker thread, as in production."""
     request = {"model": "digits", "seed": 40, "n": 5}
     answers = {}
-    for backend in ("eager", "compile", "onnxruntime"):
-        async with serve_in_process(make_settings(models_dir, backend=backend, max_batch_size=8)) as client:
+    for name in ("eager", backend):
+        async with serve_in_process(make_settings(models_dir, backend=name, max_batch_size=8)) as client:
             response = await client.post("/v1/sample", json=request)
             assert response.status_code == 200, response.text
-            answers[backend] = _pixels(response.json())
-    for backend in ("compile", "onnxruntime"):
-        for got, want in zip(answers[backend], answers["eager"], strict=True):
-            assert_same_pixels(got, want)
+            answers[name] = _pixels(response.json())
+    for got, want in zip(answers[backend], answers["eager"], strict=True):
+        assert_same_pixels(got, want)

@@ -15,6 +15,7 @@ import torch
 
 from models import latents_for_seeds, load_checkpoint
 from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
+from tests.service.toolchain import backend_params
 
 pytestmark = [
     pytest.mark.gpu,
@@ -89,7 +90,7 @@ def test_cuda_points_equal_the_cpu_fp32_ones(tiny_points_checkpoint, graphs):
     assert got.dtype == np.float32 and np.abs(got - want).max() <= 1e-3
 
 
-@pytest.mark.parametrize("backend", ["channels_last", "compile"])
+@pytest.mark.parametrize("backend", backend_params(["channels_last", "compile"]))
 def test_cuda_backends_equal_the_cpu_fp32_images(tiny_image_checkpoint, backend):
     runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CUDA, torch.float32, ForwardOptions(backend))
     runner.warm_up(warm_up_sizes(MAX_BATCH))

@@ -28,7 +28,7 @@ def test_every_setting_is_in_the_settings_table() -> None:
     missing = [
         name
         for name in ServiceSettings.model_fields
-        and (f"`WGAN_{name.upper()}`" not in OPERATIONS or f"`--{name.replace('_', '-')}`" not in OPERATIONS)
+        if f"`WGAN_{name.upper()}`" not in OPERATIONS or f"`--{name.replace('_', '-')}`" not in OPERATIONS
     ]
     assert missing == [], f"docs/operations.md's settings table lacks {missing}"
 

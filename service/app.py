@@ -24,7 +24,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.auth import document_keys
 from service.api.middleware.body_limit import BodyLimitMiddleware
@@ -66,6 +66,15 @@ class ServiceApp(FastAPI):
     """
 
     keyed: bool = False  # whether the server has API keys (the admin key is documented always)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self  # what Starlette's own __call__ does, without FastAPI's per-request telemetry checks
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        await self.middleware_stack(scope, receive, send)
 
     def add_routes(self, router: APIRouter) -> None:
         """Add `router`'s routes ahead of FastAPI's documentation pages, in order: the router tries them in turn."""
@@ -149,9 +158,7 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
         version=API_VERSION,
         description="Batched sampling, latent interpolation and critic scoring for trained Wasserstein GANs.",
         lifespan=lifespan,
-        # The service's metrics are its own Prometheus families; FastAPI's OpenTelemetry hooks would otherwise
-        # look for configured providers on every request.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        telemetry={"tracing": False, "metrics": False, "logs": False},  # the service's metrics are its own
     )
     app.keyed = bool(settings.api_keys)  # without API keys the routes are open, and the document says so
     install_error_handlers(app)

@@ -51,10 +51,18 @@ class ServiceMetrics:
         self.model_info = Gauge(
             "wgan_model_info", "models being served (value 1)", ["model", "version", "device", "dtype"], registry=r
         )
+        # The request counters' children by (endpoint, status): labels are bounded, so is this; looking a child up
+        # here is cheaper than `labels()` on every request.
+        self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, str(status)).inc()
-        self.request_duration.labels(endpoint).observe(seconds)
+        children = self._request_children.get((endpoint, status))
+        if children is None:
+            children = (self.requests.labels(endpoint, str(status)), self.request_duration.labels(endpoint))
+            self._request_children[(endpoint, status)] = children
+        count, duration = children
+        count.inc()
+        duration.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

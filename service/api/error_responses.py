@@ -2,7 +2,8 @@
 
 Errors are raised where they are detected (as `ServiceError` subclasses, FastAPI validation errors or
 Starlette HTTP errors) and turned into responses only here. Unexpected exceptions become a 500 envelope with
-no stack trace; the trace goes to the log.
+no stack trace; the trace goes to the log. The handlers are `async def`, so Starlette runs them on the event loop
+rather than sending each error through its thread pool.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def _validation_details(errors: Sequence[Any]) -> list[dict[str, str]]:
     ]
 
 
-def _handle_validation(request: Request, exc: Exception) -> Response:
+async def _handle_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc.errors())
     first = details[0] if details else {"field": "body", "message": "invalid"}
@@ -87,7 +88,7 @@ def _handle_validation(request: Request, exc: Exception) -> Response:
     return error_response(422, "validation_error", message, details)
 
 
-def _handle_service_error(request: Request, exc: Exception) -> Response:
+async def _handle_service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
     runtime = getattr(request.state, "runtime", None)
     retry_after_s = runtime.settings.retry_after_s if runtime is not None else 1
@@ -101,7 +102,7 @@ def _handle_service_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.details, headers or None)
 
 
-def _handle_http(request: Request, exc: Exception) -> Response:
+async def _handle_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     if exc.status_code == 404:
@@ -113,7 +114,7 @@ def _handle_http(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}) or None)
 
 
-def _handle_unexpected(request: Request, exc: Exception) -> Response:
+async def _handle_unexpected(request: Request, exc: Exception) -> Response:
     """A 500 envelope for an exception nobody expected; the trace goes to the log, never to the client."""
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed to handle this request; it has been logged")

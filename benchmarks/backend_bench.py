@@ -75,8 +75,7 @@ def cpu_worker(args: argparse.Namespace) -> dict[str, Any]:
         check = latents[sizes[-1]]
         reference = runners["eager"].generate(check) if "eager" in runners else None
         max_level_diff = {
-            b: _level_diff(r.generate(check), reference) if reference is not None else None
-            for b, r in runners.items()
+            b: _level_diff(r.generate(check), reference) if reference is not None else None for b, r in runners.items()
         }
         rounds: dict[str, dict[int, list[float]]] = {b: {s: [] for s in sizes} for b in runners}
         for k in range(args.rounds):

@@ -60,7 +60,7 @@ class CheckpointMetadata(BaseModel):
     critic_reference: CriticReference
 
     @model_validator(mode="after")
-    def _consistent(self) -> "CheckpointMetadata":
+    def _consistent(self) -> CheckpointMetadata:
         if self.format_version != FORMAT_VERSION:
             raise ValueError(f"unsupported format_version {self.format_version} (this code reads {FORMAT_VERSION})")
         if self.generator.kind != self.kind or self.critic.kind != self.kind:
@@ -200,7 +200,9 @@ def _parse_metadata(path: Path, header: dict[str, Any]) -> CheckpointMetadata:
         raise CheckpointError(path, f"metadata is malformed: {problems}") from exc
 
 
-def _split_state(path: Path, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def _split_state(
+    path: Path, tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     gen: dict[str, torch.Tensor] = {}
     crit: dict[str, torch.Tensor] = {}
     for key, value in tensors.items():

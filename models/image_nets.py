@@ -35,7 +35,7 @@ class ImageGenerator(nn.Module):
 
     def _norm_act(self, width: int) -> list[nn.Module]:
         norm: list[nn.Module] = [nn.BatchNorm2d(width)] if self.config.norm == "batch" else []
-        return norm + [nn.ReLU(inplace=True)]
+        return [*norm, nn.ReLU(inplace=True)]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z[:, :, None, None])  # [N, C, H, W]

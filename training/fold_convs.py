@@ -32,9 +32,17 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
     def replacing(cls, module: nn.ConvTranspose2d) -> FoldConvTranspose2d:
         """A module holding `module`'s own parameters (same tensors, same names); draws no random numbers."""
         fold = nn.utils.skip_init(
-            cls, module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
-            padding=module.padding, output_padding=module.output_padding, groups=module.groups,
-            bias=module.bias is not None, dilation=module.dilation, device=module.weight.device,
+            cls,
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            output_padding=module.output_padding,
+            groups=module.groups,
+            bias=module.bias is not None,
+            dilation=module.dilation,
+            device=module.weight.device,
             dtype=module.weight.dtype,
         )
         fold.weight = module.weight

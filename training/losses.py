@@ -134,8 +134,9 @@ def critic_objective(
     penalty = torch.zeros((), device=loss.device)
     if config.uses_gradient_penalty:
         penalty_critic = critic if penalty_critic is None else penalty_critic
-        penalty = gradient_penalty(penalty_critic, real, fake, config.gp_weight, config.gp_target, generator,
-                                   config.gp_one_sided, scale=scale)
+        penalty = gradient_penalty(
+            penalty_critic, real, fake, config.gp_weight, config.gp_target, generator, config.gp_one_sided, scale=scale
+        )
         loss = loss + penalty
     if config.drift:
         loss = loss + drift_penalty(real_scores, config.drift)

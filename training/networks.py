@@ -48,7 +48,7 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * model for parameters; buffers (batch-norm statistics) are copied."""
     ema_params = list(ema.parameters())
     torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
         e.copy_(b)
 
 
@@ -66,5 +66,5 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for m, mode in zip(modules, was):
+        for m, mode in zip(modules, was, strict=True):
             m.train(mode)

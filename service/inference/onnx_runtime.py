@@ -73,4 +73,3 @@ class OnnxRuntimeForward:
         """[B, *item_shape] float32 on the CPU -> [B, ...] float32 (shares memory with ONNX Runtime's output)."""
         (out,) = self._session.run(None, {"inputs": inputs.contiguous().numpy()})
         return torch.from_numpy(out)
-

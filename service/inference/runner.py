@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from models import Checkpoint, from_uint8, to_uint8
+from service.inference.backends import Backend, with_backend
 from service.inference.buckets import bucket_sizes
 from service.inference.cuda_graphs import GraphedForward
-from service.inference.backends import Backend, with_backend
 
 log = logging.getLogger(__name__)
 
@@ -139,4 +139,3 @@ class ModelRunner:
 def warm_up_sizes(max_batch_size: int) -> list[int]:
     """Powers of two up to the largest batch, and the largest batch itself."""
     return bucket_sizes(max_batch_size)
-

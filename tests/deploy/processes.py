@@ -62,8 +62,15 @@ def launch_replica(models_dir: Path, log_dir: Path) -> Replica:
     port = free_port()
     log = log_dir / f"wgan-serve-{port}.log"
     env = {**os.environ, "WGAN_TORCH_THREADS": "1"}
-    cmd = [str(Path(sys.executable).parent / "wgan-serve"), "--models-dir", str(models_dir),
-           "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        str(Path(sys.executable).parent / "wgan-serve"),
+        "--models-dir",
+        str(models_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     replica = Replica(port=port, proc=proc, log=log)
     try:

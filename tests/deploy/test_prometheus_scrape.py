@@ -40,9 +40,14 @@ def test_prometheus_scrapes_the_service(tmp_path: Path, start_replica) -> None:
     port = free_port()
     config = _render_config(f"127.0.0.1:{replica.port}", tmp_path / "prometheus.yml")
     proc = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"),
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("wb"),
     )
     prom = f"http://127.0.0.1:{port}"
     try:

@@ -40,7 +40,8 @@ def _sample_count(replica: Replica) -> float:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "wgan_requests_total" and sample.labels.get("endpoint") == "/v1/sample"
+        if sample.name == "wgan_requests_total"
+        and sample.labels.get("endpoint") == "/v1/sample"
         and sample.labels.get("status") == "200"
     )
 
@@ -51,8 +52,11 @@ def test_two_replicas_behind_nginx(tmp_path: Path, start_replica, models_dir: Pa
     first, second = start_replica(), start_replica()
     port = free_port()
     conf = _render_nginx([first.port, second.port], port, tmp_path)
-    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
-                             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [nginx, "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     lb = f"http://127.0.0.1:{port}"
     checkpoint = load_checkpoint(next(models_dir.glob("*.safetensors")))
     z_dim = checkpoint.metadata.z_dim

@@ -114,7 +114,7 @@ def test_concurrent_seeded_requests_equal_sequential_ones_and_share_batches(serv
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=30) as client:
         one_by_one = [client.post("/v1/sample", json={"seed": s}) for s in seeds]
         metrics_text = client.get("/metrics").text
-    for seed, a, b in zip(seeds, concurrent, one_by_one):
+    for seed, a, b in zip(seeds, concurrent, one_by_one, strict=True):
         assert a.status_code == 200 and b.status_code == 200
         assert a.json()["images"][0]["seed"] == seed
         assert a.json()["images"][0]["data"] == b.json()["images"][0]["data"], f"seed {seed} differs"

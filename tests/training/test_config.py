@@ -37,15 +37,22 @@ def test_unknown_keys_are_refused_naming_the_key(raw, where):
 
 
 def test_unknown_dataset_is_refused_with_the_choices():
-    with pytest.raises(ConfigError, match="unknown dataset 'cifar'.*ring8"):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'cifar'.*ring8"):
         config_from_dict({"data": {"dataset": "cifar"}})
 
 
 def test_set_overrides_parse_yaml_scalars():
     cfg = config_from_dict(
         {"name": "x", "data": {"dataset": "grid25"}},
-        ["train.batch_size=128", "optim.lr_critic=2e-4", "train.ema_decay=0.999", "optim.betas=[0.5, 0.99]",
-         "optim.lr_decay=true", "name=other", "model.generator.hidden=64"],
+        [
+            "train.batch_size=128",
+            "optim.lr_critic=2e-4",
+            "train.ema_decay=0.999",
+            "optim.betas=[0.5, 0.99]",
+            "optim.lr_decay=true",
+            "name=other",
+            "model.generator.hidden=64",
+        ],
     )
     assert cfg.train.batch_size == 128 and cfg.optim.lr_critic == 2e-4 and cfg.train.ema_decay == 0.999
     assert cfg.optim.betas == (0.5, 0.99) and cfg.optim.lr_decay is True and cfg.name == "other"
@@ -56,9 +63,9 @@ def test_set_overrides_do_not_mutate_the_input_and_reject_bad_paths():
     raw = {"train": {"batch_size": 8}}
     apply_overrides(raw, ["train.batch_size=16"])
     assert raw == {"train": {"batch_size": 8}}
-    with pytest.raises(ConfigError, match="KEY.PATH=VALUE"):
+    with pytest.raises(ConfigError, match=r"KEY\.PATH=VALUE"):
         config_from_dict({}, ["train.batch_size"])
-    with pytest.raises(ConfigError, match="train.batch_size is a value"):
+    with pytest.raises(ConfigError, match=r"train\.batch_size is a value"):
         config_from_dict({"train": {"batch_size": 8}}, ["train.batch_size.x=1"])
     with pytest.raises(ConfigError, match="unknown key"):
         config_from_dict({}, ["train.nope=1"])
@@ -75,14 +82,15 @@ def test_image_geometry_follows_the_data_section():
 
 @pytest.mark.parametrize("dataset", ["ring8", "mnist5k"])
 def test_batch_norm_critic_is_refused_with_a_gradient_penalty(dataset):
-    with pytest.raises(ConfigError, match="batch norm.*per sample"):
+    with pytest.raises(ConfigError, match=r"batch norm.*per sample"):
         config_from_dict({"data": {"dataset": dataset}, "model": {"critic": {"norm": "batch"}}})
 
 
 @pytest.mark.parametrize("norm", ["none", "layer", "instance", "spectral"])
 def test_no_batch_norm_reaches_an_image_gp_critic(norm):
-    cfg = config_from_dict({"data": {"dataset": "digits", "resolution": 16},
-                            "model": {"critic": {"norm": norm, "width": 8}}})
+    cfg = config_from_dict(
+        {"data": {"dataset": "digits", "resolution": 16}, "model": {"critic": {"norm": norm, "width": 8}}}
+    )
     nets = build_networks(cfg, device="cpu")
     assert isinstance(cfg.model.critic, ImageCriticConfig)
     assert not has_batch_norm(nets.critic)

@@ -110,12 +110,14 @@ def test_the_trainers_critic_step_computes_its_loss_with_these_functions(tmp_pat
         return calls[-1]
 
     monkeypatch.setattr(losses, "gradient_penalty", spy)
-    config = TrainConfig.model_validate({
-        "data": {"dataset": "ring8", "heldout": 100},
-        "model": {"generator": {"hidden": 8, "depth": 1}, "critic": {"hidden": 8, "depth": 1}},
-        "train": {"batch_size": 16, "threads": 1},
-        "optim": {"n_critic": 2},
-    })
+    config = TrainConfig.model_validate(
+        {
+            "data": {"dataset": "ring8", "heldout": 100},
+            "model": {"generator": {"hidden": 8, "depth": 1}, "critic": {"hidden": 8, "depth": 1}},
+            "train": {"batch_size": 16, "threads": 1},
+            "optim": {"n_critic": 2},
+        }
+    )
     trainer = Trainer(config, tmp_path, torch.device("cpu"), progress=False)
     stats = trainer.critic_phase()
     assert len(calls) == 2  # one penalty per critic step

@@ -57,14 +57,21 @@ def load_toy(name: str, heldout: int | None, heldout_seed: int) -> MixtureDatase
         centres, std = grid25_centres(), GRID25_STD
     elif name == "swissroll":
         return MixtureDataset(
-            name=name, kind="points", heldout=_heldout(_swissroll_sample, n_held, heldout_seed),
-            sampler=_swissroll_sample, info={"train": "infinite"},
+            name=name,
+            kind="points",
+            heldout=_heldout(_swissroll_sample, n_held, heldout_seed),
+            sampler=_swissroll_sample,
+            info={"train": "infinite"},
         )
     else:
         raise ValueError(f"unknown toy dataset {name!r}")
     sampler = _mixture_sampler(centres, std)
     return MixtureDataset(
-        name=name, kind="points", heldout=_heldout(sampler, n_held, heldout_seed),
-        sampler=sampler, centres=centres, std=std,
+        name=name,
+        kind="points",
+        heldout=_heldout(sampler, n_held, heldout_seed),
+        sampler=sampler,
+        centres=centres,
+        std=std,
         info={"train": "infinite", "modes": int(centres.shape[0]), "std": std},
     )

@@ -27,7 +27,7 @@ def test_image_formats(pixels: np.ndarray, fmt: str, pillow_format: str) -> None
 
 
 def test_npy_holds_the_array(pixels: np.ndarray) -> None:
-    for data, want in zip(encode_images(pixels, "npy"), pixels):
+    for data, want in zip(encode_images(pixels, "npy"), pixels, strict=True):
         assert np.array_equal(np.load(io.BytesIO(data), allow_pickle=False), want)
 
 

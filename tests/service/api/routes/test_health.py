@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import NotReadyError
 from service.catalog.registry import ModelRegistry, Readiness
+from service.errors import NotReadyError
 from tests.service.app_client import make_settings, serve_in_process
 
 pytestmark = pytest.mark.anyio

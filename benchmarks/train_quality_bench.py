@@ -42,12 +42,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_bench import TextbookLoop  # noqa: E402
-
-from models import build_critic, build_generator  # noqa: E402
+from benchmarks.train_bench import TextbookLoop  # noqa: E402
+from models import ImageGeneratorConfig, build_critic, build_generator  # noqa: E402
 from training import ClassifierMetrics, TrainConfig, Trainer, generate, load_config  # noqa: E402
+from training.data import TensorDataset  # noqa: E402
 
 EVAL_SEED = 1234  # latents of the evaluation samples, the same for every generator
 
@@ -108,6 +107,7 @@ def train_textbook(
     config = _config(config_path, seconds, iterations)
     with tempfile.TemporaryDirectory() as tmp:
         start = Trainer(config, Path(tmp), torch.device("cpu"), progress=False)  # same seed: same initial weights
+    assert isinstance(start.dataset, TensorDataset), "the textbook loop needs a finite image dataset"
     g, c = build_generator(config.model.generator), build_critic(config.model.critic)
     g.load_state_dict(start.nets.generator.state_dict())
     c.load_state_dict(start.nets.critic.state_dict())
@@ -146,9 +146,9 @@ def evaluate(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "mnist5k.yaml")
-    budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float, default=None, help="wall-time budget of each loop (default 8)")
-    budget.add_argument(
+    budget_flags = parser.add_mutually_exclusive_group()
+    budget_flags.add_argument("--minutes", type=float, default=None, help="wall-time budget of each loop (default 8)")
+    budget_flags.add_argument(
         "--iterations",
         type=int,
         default=None,
@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     extra = tuple(args.trainer_set)
     config = _config(args.config, seconds, args.iterations, extra)
     g = config.model.generator
-    if not ClassifierMetrics.supports(config.data.dataset, g.channels, g.resolution):
+    if not isinstance(g, ImageGeneratorConfig) or not ClassifierMetrics.supports(
+        config.data.dataset, g.channels, g.resolution
+    ):
         parser.error(f"the classifier figures need mnist5k at 1x32x32; {args.config} trains {config.data.dataset}")
 
     load_before = os.getloadavg()

@@ -38,7 +38,8 @@ class ImageGenerator(nn.Module):
         return [*norm, nn.ReLU(inplace=True)]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z[:, :, None, None])  # [N, C, H, W]
+        out: torch.Tensor = self.net(z[:, :, None, None])  # [N, C, H, W]
+        return out
 
 
 class ImageCritic(nn.Module):
@@ -76,4 +77,5 @@ class ImageCritic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.features(x)  # [N, W, 4, 4]
-        return self.head(h.flatten(1)).squeeze(1)  # [N]
+        scores: torch.Tensor = self.head(h.flatten(1))  # [N, 1]
+        return scores.squeeze(1)  # [N]

@@ -51,10 +51,12 @@ class DigitClassifier(nn.Module):
         self.head = nn.Linear(FEATURE_DIM, N_CLASSES)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.body(x))  # [N, 128]
+        features: torch.Tensor = self.embed(self.body(x))  # [N, 128]
+        return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.features(x)))  # [N, 10]
+        logits: torch.Tensor = self.head(self.dropout(self.features(x)))  # [N, 10]
+        return logits
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,7 @@ class TrainLoopConfig(_Strict):
     def ema(self) -> float | None:
         """The EMA decay per generator iteration, or None when the EMA is off."""
         if self.ema_half_life is not None:
-            return 0.5 ** (1.0 / self.ema_half_life)
+            return float(0.5 ** (1.0 / self.ema_half_life))
         return self.ema_decay
 
 

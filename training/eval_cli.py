@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from models import CheckpointError, load_checkpoint, make_metadata, save_checkpoint
+from models import CheckpointError, ImageGeneratorConfig, load_checkpoint, make_metadata, save_checkpoint
 from training import image_metrics
 from training.config import DataConfig
 from training.data import load_dataset
@@ -51,21 +51,22 @@ def evaluate_checkpoint(path: Path, samples: int | None = None, seed: int = 0, d
     report["critic"] = critic_figures(meta.critic_reference, critic_scores(ckpt.critic, fake, device))
     stored_fake = meta.critic_reference.fake
     report["critic"]["critic_mean_fake_at_training"] = stored_fake.mean if stored_fake else None
-    if meta.kind == "points":
-        mixture = mixture_for(dataset or "")
-        if mixture is None:
-            report["mode_coverage"] = None
-            report["note"] = f"no mode figures for dataset {dataset!r} (only ring8 and grid25 have known modes)"
-        else:
-            report["mode_coverage"] = mode_coverage(fake, *mixture)
-    else:
+    g = meta.generator
+    if isinstance(g, ImageGeneratorConfig):  # (the metadata's channels and height are the generator's)
         pixels = fake.clamp(-1, 1)
         report["pixels"] = {
             "mean": float(pixels.mean()),
             "std": float(pixels.std()),
             "per_sample_std_mean": float(pixels.flatten(1).std(dim=1).mean()),
         }
-        report["quality"] = _image_quality(dataset, meta.channels, meta.height, fake, training)
+        report["quality"] = _image_quality(dataset, g.channels, g.resolution, fake, training)
+    else:
+        mixture = mixture_for(dataset or "")
+        if mixture is None:
+            report["mode_coverage"] = None
+            report["note"] = f"no mode figures for dataset {dataset!r} (only ring8 and grid25 have known modes)"
+        else:
+            report["mode_coverage"] = mode_coverage(fake, *mixture)
     return report
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models import CriticReference, build_reference
+from models import CriticReference, ImageGeneratorConfig, build_reference
 from training import image_metrics
 from training.config import TrainConfig
 from training.data.toy import GRID25_STD, RING8_STD, grid25_centres, ring8_centres
@@ -131,7 +131,9 @@ def _image_quality(
 ) -> dict[str, Any]:
     """Classifier figures (Frechet distance, coverage, class KL, precision/recall) where they apply."""
     g = config.model.generator
-    if not image_metrics.supports(config.data.dataset, g.channels, g.resolution):
+    if not isinstance(g, ImageGeneratorConfig) or not image_metrics.supports(
+        config.data.dataset, g.channels, g.resolution
+    ):
         return {}
     with eval_mode(generator):
         fake = generate(generator, config.eval.quality_samples, g.z_dim, seed=config.seed + 17, device=device)

@@ -66,7 +66,8 @@ def penalty_from_gradients(
     excess = norms - target
     if one_sided:
         excess = excess.clamp(min=0.0)
-    return weight * excess.pow(2).mean()
+    penalty: torch.Tensor = weight * excess.pow(2).mean()
+    return penalty
 
 
 def input_gradients(scores: torch.Tensor, x_hat: torch.Tensor, scale: float = 1.0) -> torch.Tensor:

@@ -55,7 +55,7 @@ class OnnxRuntimeForward:
         torch.onnx.export(
             module,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # export also writes to a file object; its annotation names paths only
             input_names=["inputs"],
             output_names=["outputs"],
             dynamic_shapes=({0: batch},),

@@ -37,7 +37,7 @@ def test_bf16_on_cpu_trains_finite_float32_weights_that_differ_from_the_fp32_run
 def test_bf16_forward_passes_run_in_bfloat16_on_cpu(tmp_path):
     trainer = Trainer(_config("bf16"), tmp_path, torch.device("cpu"), progress=False)
     seen: set[torch.dtype] = set()
-    hook = trainer.nets.critic.features[0].register_forward_hook(lambda m, i, out: seen.add(out.dtype))
+    hook = trainer.nets.critic.get_submodule("features.0").register_forward_hook(lambda m, i, out: seen.add(out.dtype))
     try:
         stats = trainer.critic_phase()
     finally:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from models import ImageCriticConfig, PointCriticConfig, build_critic, has_batch_norm
+from models import (
+    ImageCriticConfig,
+    ImageGeneratorConfig,
+    PointCriticConfig,
+    PointGeneratorConfig,
+    build_critic,
+    has_batch_norm,
+)
 from training.config import ConfigError, TrainConfig, apply_overrides, config_from_dict, load_config
 from training.networks import build_networks
 
@@ -56,7 +63,7 @@ def test_set_overrides_parse_yaml_scalars():
     )
     assert cfg.train.batch_size == 128 and cfg.optim.lr_critic == 2e-4 and cfg.train.ema_decay == 0.999
     assert cfg.optim.betas == (0.5, 0.99) and cfg.optim.lr_decay is True and cfg.name == "other"
-    assert cfg.model.generator.hidden == 64
+    assert isinstance(cfg.model.generator, PointGeneratorConfig) and cfg.model.generator.hidden == 64
 
 
 def test_set_overrides_do_not_mutate_the_input_and_reject_bad_paths():
@@ -74,6 +81,7 @@ def test_set_overrides_do_not_mutate_the_input_and_reject_bad_paths():
 def test_image_geometry_follows_the_data_section():
     cfg = config_from_dict({"data": {"dataset": "mnist5k", "resolution": 16, "channels": 3}})
     g, c = cfg.model.generator, cfg.model.critic
+    assert isinstance(g, ImageGeneratorConfig) and isinstance(c, ImageCriticConfig)
     assert (g.kind, g.resolution, g.channels) == ("image", 16, 3)
     assert (c.kind, c.resolution, c.channels) == ("image", 16, 3)
     with pytest.raises(ConfigError, match="must match data"):

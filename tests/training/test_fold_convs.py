@@ -8,7 +8,8 @@ from models import ImageGeneratorConfig, build_generator
 from training.fold_convs import FoldConvTranspose2d, use_fold_convs
 
 
-def _assert_close_rel(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> None:
+def _assert_close_rel(a: torch.Tensor | None, b: torch.Tensor | None, rel: float = 1e-5) -> None:
+    assert a is not None and b is not None
     assert (a - b).abs().max().item() <= rel * max(b.abs().max().item(), 1e-12)
 
 
@@ -35,6 +36,7 @@ def test_same_output_and_gradients_as_conv_transpose(
     (out_fold * weights).sum().backward()
     _assert_close_rel(x_fold.grad, x_ref.grad)
     _assert_close_rel(fold.weight.grad, ref.weight.grad)
+    assert fold.bias is not None and ref.bias is not None
     _assert_close_rel(fold.bias.grad, ref.bias.grad)
 
 

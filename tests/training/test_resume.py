@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import torch
@@ -43,7 +44,8 @@ def _assert_same_state(a: object, b: object, where: str = "state") -> None:
     """Equal resume states, entry by entry: the same keys and lengths at every level, bit-equal tensors and equal
     values below them. Only the clock (`elapsed_s`) may differ between two runs."""
     if isinstance(a, dict):
-        assert isinstance(b, dict) and list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
+        assert isinstance(b, dict), f"{where}: {b!r} is not a dict"
+        assert list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
         for key in a:
             if key != "elapsed_s":
                 _assert_same_state(a[key], b[key], f"{where}.{key}")
@@ -58,7 +60,7 @@ def _assert_same_state(a: object, b: object, where: str = "state") -> None:
 
 
 def test_the_state_comparison_fails_on_a_missing_or_different_entry():
-    state = {
+    state: dict[str, Any] = {
         "opt": {"state": {0: {"step": torch.tensor(3.0)}, 1: {"step": torch.tensor(3.0)}}},
         "rng": [{"data": torch.arange(4)}],
         "schedulers": [{"last_epoch": 5}],

@@ -35,7 +35,7 @@ def _image_config(loss: dict[str, Any], critic: dict[str, Any] | None = None, **
     )
 
 
-VARIANTS = {
+VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {
     "gp two-sided": ({"variant": "gp"}, None),
     "gp one-sided with drift": ({"variant": "gp", "gp_one_sided": True, "drift": 0.001}, None),
     "weight clipping, batch-norm critic": ({"variant": "clip"}, {"norm": "batch"}),
@@ -100,6 +100,7 @@ def test_the_checkpoint_stores_the_ema_generator_which_differs_from_the_raw_one(
     trainer = Trainer(_image_config({"variant": "gp"}, iterations=20), tmp_path, torch.device("cpu"), progress=False)
     ckpt = load_checkpoint(trainer.run())
     stored = ckpt.generator.state_dict()
+    assert trainer.nets.ema is not None
     ema, raw = trainer.nets.ema.state_dict(), trainer.nets.generator.state_dict()
     weights = [k for k in stored if k.endswith("weight")]
     assert weights and all(torch.equal(stored[k], ema[k]) for k in weights)

@@ -61,11 +61,14 @@ class TensorDataset(Dataset):
         return self.train[idx]
 
 
+Sampler = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> [n, 2] points
+
+
 @dataclass
 class MixtureDataset(Dataset):
     """An infinite 2-D distribution: every batch is fresh samples. `centres`/`std` are set for Gaussian mixtures."""
 
-    sampler: Callable[[int, torch.Generator], torch.Tensor] = field(default=lambda n, g: torch.empty(0))
+    sampler: Sampler = field(default=lambda n, g: torch.empty(0))
     centres: torch.Tensor | None = None
     std: float | None = None
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from models import latents_for_seeds, load_checkpoint, to_uint8
-from service.codecs.png import encode_png_batch
+from service.codecs import encode_png_batch
 
 
 class NaiveSampleRequest(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.latents import SEED_MAX, SEED_MIN
+from models import SEED_MAX, SEED_MIN
 
 Seed = Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]

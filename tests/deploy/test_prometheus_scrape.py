@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.deploy.processes import ROOT, free_port, wait_for
+from tests.deploy.processes import ROOT, wait_for
+from tests.ports import free_port
 
 
 def _render_config(target: str, out: Path) -> Path:

@@ -16,7 +16,8 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from models import latents_for_seeds, load_checkpoint, to_uint8
-from tests.deploy.processes import ROOT, Replica, free_port, wait_for
+from tests.deploy.processes import ROOT, Replica, wait_for
+from tests.ports import free_port
 
 N_BEFORE = 200
 N_AFTER = 100

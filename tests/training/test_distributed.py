@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from models import load_checkpoint
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,18 +24,12 @@ TINY = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_gloo_ranks_hold_identical_weights_and_only_rank_0_writes(tmp_path):
     """The ranks get torchrun's environment by hand, each in its own working directory, with a relative --out:
     whatever a rank writes lands under its own directory, so rank 1's must stay empty."""
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
-    port = _free_port()
+    port = free_port()
     procs = []
     for rank in (0, 1):
         cwd = tmp_path / f"rank{rank}"

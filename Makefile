@@ -6,7 +6,7 @@ MODELS_DIR ?= bundled_models
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 
-.PHONY: venv sysdeps test reliability serve lock clean
+.PHONY: venv sysdeps lint test reliability serve lock clean
 
 # System packages, installed from Debian's when missing (apt-get; sudo unless root):
 # - before the venv is made: python3.X-venv, since Debian's Python leaves out ensurepip and `python3 -m venv`
@@ -50,7 +50,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock deploy/install.sh | $(BIN)/
 
 venv: $(VENV)/.installed
 
-test: sysdeps venv
+# The gates, configured in pyproject.toml: ruff's lint rules and its formatting, then mypy (strict on the packages).
+# `make test` runs them before the tests, so a lint or type error fails the build like a failing test does.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: sysdeps venv lint
 	$(BIN)/python -m pytest -q
 
 # The whole reliability suite at full size: 20,000 seeded requests at concurrency 128 (and a small-queue run),

@@ -56,7 +56,7 @@ def cpu_worker(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from models import latents_for_seeds, load_checkpoint
-    from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
+    from service.inference import ForwardOptions, ModelRunner, warm_up_sizes
 
     torch.set_num_threads(args.threads)
     sizes = warm_up_sizes(args.max_batch_size)
@@ -75,8 +75,7 @@ def cpu_worker(args: argparse.Namespace) -> dict[str, Any]:
         check = latents[sizes[-1]]
         reference = runners["eager"].generate(check) if "eager" in runners else None
         max_level_diff = {
-            b: _level_diff(r.generate(check), reference) if reference is not None else None
-            for b, r in runners.items()
+            b: _level_diff(r.generate(check), reference) if reference is not None else None for b, r in runners.items()
         }
         rounds: dict[str, dict[int, list[float]]] = {b: {s: [] for s in sizes} for b in runners}
         for k in range(args.rounds):
@@ -98,7 +97,7 @@ def gpu_main(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from models import latents_for_seeds, load_checkpoint
-    from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
+    from service.inference import ForwardOptions, ModelRunner, warm_up_sizes
 
     if not torch.cuda.is_available():
         raise SystemExit("--gpu needs a CUDA device; torch sees none")

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from models import latents_for_seeds, load_checkpoint, to_uint8
-from service.codecs.png import encode_png_batch
+from service.codecs import encode_png_batch
 
 
 class NaiveSampleRequest(BaseModel):
@@ -51,7 +51,8 @@ def create_app() -> FastAPI:
         with torch.inference_mode():
             pixels = to_uint8(generator(z)).numpy()  # [n, H, W, C]
         images = [
-            NaiveImage(seed=s, data=base64.b64encode(png).decode()) for s, png in zip(seeds, encode_png_batch(pixels))
+            NaiveImage(seed=s, data=base64.b64encode(png).decode())
+            for s, png in zip(seeds, encode_png_batch(pixels), strict=True)
         ]
         return NaiveSampleResponse(model=checkpoint.name, version=checkpoint.version, format="png", images=images)
 

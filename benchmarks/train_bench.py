@@ -51,8 +51,17 @@ from training import Trainer, load_config  # noqa: E402
 class TextbookLoop:
     """The reference implementation's step, kept deliberately as it is usually written."""
 
-    def __init__(self, generator: nn.Module, critic: nn.Module, train_images: torch.Tensor, batch_size: int,
-                 n_critic: int, z_dim: int, lr: float, betas: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        critic: nn.Module,
+        train_images: torch.Tensor,
+        batch_size: int,
+        n_critic: int,
+        z_dim: int,
+        lr: float,
+        betas: tuple[float, float],
+    ) -> None:
         self.g, self.c = generator, critic
         self.bs, self.n_critic, self.z_dim = batch_size, n_critic, z_dim
         self.opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
@@ -73,8 +82,14 @@ class TextbookLoop:
         alpha = torch.rand(real.size(0), 1, 1, 1).expand_as(real)
         interpolates = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
         scores = self.c(interpolates)
-        grads = torch.autograd.grad(outputs=scores, inputs=interpolates, grad_outputs=torch.ones_like(scores),
-                                    create_graph=True, retain_graph=True, only_inputs=True)[0]
+        grads = torch.autograd.grad(
+            outputs=scores,
+            inputs=interpolates,
+            grad_outputs=torch.ones_like(scores),
+            create_graph=True,
+            retain_graph=True,
+            only_inputs=True,
+        )[0]
         grads = grads.view(grads.size(0), -1)
         return ((grads.norm(2, dim=1) - 1) ** 2).mean() * 10.0
 
@@ -119,8 +134,10 @@ def _interleaved(steps: dict[str, Any], iterations: int) -> tuple[dict[str, floa
             step()
             spent[name] += time.perf_counter() - started
             cpu[name] += time.process_time() - cpu_started
-    return ({name: iterations / seconds for name, seconds in spent.items()},
-            {name: seconds / iterations for name, seconds in cpu.items()})
+    return (
+        {name: iterations / seconds for name, seconds in spent.items()},
+        {name: seconds / iterations for name, seconds in cpu.items()},
+    )
 
 
 def _profile(step: Any, iterations: int, top: int) -> list[dict[str, Any]]:
@@ -133,16 +150,18 @@ def _profile(step: Any, iterations: int, top: int) -> list[dict[str, Any]]:
     events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events)
     return [
-        {"op": e.key, "input_shapes": str([s for s in e.input_shapes if s])[:120],
-         "calls_per_iteration": round(e.count / iterations, 1),
-         "self_ms_per_iteration": round(e.self_cpu_time_total / 1000 / iterations, 2),
-         "share": round(e.self_cpu_time_total / total, 3)}
+        {
+            "op": e.key,
+            "input_shapes": str([s for s in e.input_shapes if s])[:120],
+            "calls_per_iteration": round(e.count / iterations, 1),
+            "self_ms_per_iteration": round(e.self_cpu_time_total / 1000 / iterations, 2),
+            "share": round(e.self_cpu_time_total / total, 3),
+        }
         for e in events[:top]
     ]
 
 
-def summarise(rates: dict[str, list[float]], cpu_s: dict[str, list[float]],
-              suffixes: dict[str, str]) -> dict[str, Any]:
+def summarise(rates: dict[str, list[float]], cpu_s: dict[str, list[float]], suffixes: dict[str, str]) -> dict[str, Any]:
     """The figures of the timed rounds, each loop's the median of its rounds.
 
     `rates` holds each loop's iterations per second and `cpu_s` its CPU seconds per iteration, one value per round,
@@ -158,12 +177,14 @@ def summarise(rates: dict[str, list[float]], cpu_s: dict[str, list[float]],
         "textbook_cpu_ms_per_it": round(cpu["textbook"] * 1000, 1),
     }
     for name, suffix in suffixes.items():
-        figures.update({
-            f"{name}_it_per_s": round(rate[name], 3),
-            f"ratio{suffix}": round(rate[name] / rate["textbook"], 3),
-            f"{name}_cpu_ms_per_it": round(cpu[name] * 1000, 1),
-            f"cpu_time_ratio{suffix}": round(cpu["textbook"] / cpu[name], 3),
-        })
+        figures.update(
+            {
+                f"{name}_it_per_s": round(rate[name], 3),
+                f"ratio{suffix}": round(rate[name] / rate["textbook"], 3),
+                f"{name}_cpu_ms_per_it": round(cpu[name] * 1000, 1),
+                f"cpu_time_ratio{suffix}": round(cpu["textbook"] / cpu[name], 3),
+            }
+        )
     figures["rounds_it_per_s"] = {k: [round(v, 3) for v in vs] for k, vs in rates.items()}
     return figures
 
@@ -174,13 +195,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=20, help="generator iterations per timed round")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per loop, alternating")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--channels-last", choices=["on", "off"], default=None,
-                        help="override train.channels_last of the config")
-    parser.add_argument("--amp", nargs="+", choices=["none", "bf16"], default=["none", "bf16"],
-                        help="the trainer's train.amp settings to time, each as its own loop (the textbook loop "
-                             "stays fp32); default both")
-    parser.add_argument("--profile", type=int, default=0, metavar="TOP",
-                        help="also profile 3 iterations of each loop and list the TOP operators by self CPU time")
+    parser.add_argument(
+        "--channels-last", choices=["on", "off"], default=None, help="override train.channels_last of the config"
+    )
+    parser.add_argument(
+        "--amp",
+        nargs="+",
+        choices=["none", "bf16"],
+        default=["none", "bf16"],
+        help="the trainer's train.amp settings to time, each as its own loop (the textbook loop "
+        "stays fp32); default both",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="TOP",
+        help="also profile 3 iterations of each loop and list the TOP operators by self CPU time",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

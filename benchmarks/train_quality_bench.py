@@ -42,28 +42,45 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from models import build_critic, build_generator  # noqa: E402
-from train_bench import TextbookLoop  # noqa: E402
+from benchmarks.train_bench import TextbookLoop  # noqa: E402
+from models import ImageGeneratorConfig, build_critic, build_generator  # noqa: E402
 from training import ClassifierMetrics, TrainConfig, Trainer, generate, load_config  # noqa: E402
+from training.data import TensorDataset  # noqa: E402
 
 EVAL_SEED = 1234  # latents of the evaluation samples, the same for every generator
 
 
-def _config(path: Path, seconds: float | None, iterations: int | None = None,
-            extra: tuple[str, ...] = ()) -> TrainConfig:
+def _config(
+    path: Path, seconds: float | None, iterations: int | None = None, extra: tuple[str, ...] = ()
+) -> TrainConfig:
     """The config of both loops: a time budget (`seconds`) or a fixed iteration count, constant learning rate."""
-    budget = ([f"train.max_seconds={seconds}", "train.iterations=100000000"] if iterations is None
-              else ["train.max_seconds=null", f"train.iterations={iterations}"])
-    return load_config(path, [
-        *budget, "optim.lr_decay=false", "train.sample_every=0", "train.checkpoint_every=0",
-        "train.resume_every=0", *extra,
-    ])
+    budget = (
+        [f"train.max_seconds={seconds}", "train.iterations=100000000"]
+        if iterations is None
+        else ["train.max_seconds=null", f"train.iterations={iterations}"]
+    )
+    return load_config(
+        path,
+        [
+            *budget,
+            "optim.lr_decay=false",
+            "train.sample_every=0",
+            "train.checkpoint_every=0",
+            "train.resume_every=0",
+            *extra,
+        ],
+    )
 
 
-def train_trainer(config_path: Path, seconds: float | None, iterations: int | None, threads: int, out_dir: Path,
-                  extra: tuple[str, ...]) -> dict[str, Any]:
+def train_trainer(
+    config_path: Path,
+    seconds: float | None,
+    iterations: int | None,
+    threads: int,
+    out_dir: Path,
+    extra: tuple[str, ...],
+) -> dict[str, Any]:
     """Worker: `Trainer.run()` under the budget; saves the raw and EMA generators' state dicts."""
     torch.set_num_threads(threads)
     config = _config(config_path, seconds, iterations, extra)
@@ -75,17 +92,22 @@ def train_trainer(config_path: Path, seconds: float | None, iterations: int | No
     torch.save(trainer.nets.generator.state_dict(), out_dir / "trainer-generator.pt")
     if trainer.nets.ema is not None:
         torch.save(trainer.nets.ema.state_dict(), out_dir / "trainer-ema.pt")
-    return {"iterations": trainer.progress.iteration, "training_s": last.get("time_s"),
-            "run_s_with_final_checkpoint": round(time.perf_counter() - started, 1)}
+    return {
+        "iterations": trainer.progress.iteration,
+        "training_s": last.get("time_s"),
+        "run_s_with_final_checkpoint": round(time.perf_counter() - started, 1),
+    }
 
 
-def train_textbook(config_path: Path, seconds: float | None, iterations: int | None, threads: int,
-                   out_dir: Path) -> dict[str, Any]:
+def train_textbook(
+    config_path: Path, seconds: float | None, iterations: int | None, threads: int, out_dir: Path
+) -> dict[str, Any]:
     """Worker: the textbook loop from the trainer's initial weights until the budget is spent."""
     torch.set_num_threads(threads)
     config = _config(config_path, seconds, iterations)
     with tempfile.TemporaryDirectory() as tmp:
         start = Trainer(config, Path(tmp), torch.device("cpu"), progress=False)  # same seed: same initial weights
+    assert isinstance(start.dataset, TensorDataset), "the textbook loop needs a finite image dataset"
     g, c = build_generator(config.model.generator), build_critic(config.model.critic)
     g.load_state_dict(start.nets.generator.state_dict())
     c.load_state_dict(start.nets.critic.state_dict())
@@ -93,8 +115,16 @@ def train_textbook(config_path: Path, seconds: float | None, iterations: int | N
     c.train()
     o = config.optim
     torch.manual_seed(config.seed)
-    loop = TextbookLoop(g, c, start.dataset.train, config.train.batch_size, o.n_critic,
-                        config.model.generator.z_dim, o.lr_generator, o.betas)
+    loop = TextbookLoop(
+        g,
+        c,
+        start.dataset.train,
+        config.train.batch_size,
+        o.n_critic,
+        config.model.generator.z_dim,
+        o.lr_generator,
+        o.betas,
+    )
     iterations_done, started = 0, time.perf_counter()
     while (time.perf_counter() - started < seconds) if seconds is not None else iterations_done < (iterations or 0):
         loop.step()
@@ -104,8 +134,9 @@ def train_textbook(config_path: Path, seconds: float | None, iterations: int | N
     return {"iterations": iterations_done, "training_s": round(elapsed, 1)}
 
 
-def evaluate(config: TrainConfig, state_path: Path, heldout: torch.Tensor, metrics: ClassifierMetrics,
-             samples: int) -> dict[str, Any]:
+def evaluate(
+    config: TrainConfig, state_path: Path, heldout: torch.Tensor, metrics: ClassifierMetrics, samples: int
+) -> dict[str, Any]:
     generator = build_generator(config.model.generator)
     generator.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
     fake = generate(generator.eval(), samples, config.model.generator.z_dim, seed=EVAL_SEED)  # [samples, C, H, W]
@@ -115,12 +146,21 @@ def evaluate(config: TrainConfig, state_path: Path, heldout: torch.Tensor, metri
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "mnist5k.yaml")
-    budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float, default=None, help="wall-time budget of each loop (default 8)")
-    budget.add_argument("--iterations", type=int, default=None,
-                        help="instead of a wall-time budget, this many generator iterations for each loop")
-    parser.add_argument("--trainer-set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting of the trainer only, e.g. train.amp=bf16 (repeatable)")
+    budget_flags = parser.add_mutually_exclusive_group()
+    budget_flags.add_argument("--minutes", type=float, default=None, help="wall-time budget of each loop (default 8)")
+    budget_flags.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="instead of a wall-time budget, this many generator iterations for each loop",
+    )
+    parser.add_argument(
+        "--trainer-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of the trainer only, e.g. train.amp=bf16 (repeatable)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each loop")
     parser.add_argument("--schedule", choices=["parallel", "sequential"], default="parallel")
     parser.add_argument("--samples", type=int, default=2000, help="generated samples per evaluation")
@@ -132,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     extra = tuple(args.trainer_set)
     config = _config(args.config, seconds, args.iterations, extra)
     g = config.model.generator
-    if not ClassifierMetrics.supports(config.data.dataset, g.channels, g.resolution):
+    if not isinstance(g, ImageGeneratorConfig) or not ClassifierMetrics.supports(
+        config.data.dataset, g.channels, g.resolution
+    ):
         parser.error(f"the classifier figures need mnist5k at 1x32x32; {args.config} trains {config.data.dataset}")
 
     load_before = os.getloadavg()
@@ -142,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         workers = 2 if args.schedule == "parallel" else 1
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             budget = (args.config, seconds, args.iterations, args.threads, out_dir)
-            futures = {"trainer": pool.submit(train_trainer, *budget, extra),  # the overrides are the trainer's only
-                       "textbook": pool.submit(train_textbook, *budget)}
+            futures = {
+                "trainer": pool.submit(train_trainer, *budget, extra),  # the overrides are the trainer's only
+                "textbook": pool.submit(train_textbook, *budget),
+            }
             for name, future in futures.items():
                 runs[name] = future.result()
         load_after = os.getloadavg()
@@ -178,18 +222,27 @@ def main(argv: list[str] | None = None) -> int:
         "threads_each": args.threads,
         "schedule": args.schedule,
         "seed": config.seed,
-        "hyperparameters": {"batch_size": config.train.batch_size, "n_critic": config.optim.n_critic,
-                            "lr": config.optim.lr_generator, "betas": list(config.optim.betas),
-                            "gp_weight": config.loss.gp_weight, "lr_decay": False,
-                            "ema_decay_trainer": config.train.ema},
+        "hyperparameters": {
+            "batch_size": config.train.batch_size,
+            "n_critic": config.optim.n_critic,
+            "lr": config.optim.lr_generator,
+            "betas": list(config.optim.betas),
+            "gp_weight": config.loss.gp_weight,
+            "lr_decay": False,
+            "ema_decay_trainer": config.train.ema,
+        },
         "results": results,
         "frechet_distance_ratio_textbook_over_trainer": round(fd_b / fd_t, 3) if fd_t > 0 else None,
         "trainer_lower_frechet_distance": fd_t < fd_b,
         "iterations_ratio": round(runs["trainer"]["iterations"] / max(1, runs["textbook"]["iterations"]), 3),
         "protocol": protocol,
         "torch": torch.__version__,
-        "machine": {"cpu_count": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_after,
-                    "platform": platform.platform()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "platform": platform.platform(),
+        },
     }
     text = json.dumps(report, indent=2)
     print(text)

@@ -20,11 +20,13 @@ from models.configs import (
     PointGeneratorConfig,
 )
 from models.critic_reference import CriticReference, build_reference
-from models.latents import latent_for_seed, latents_for_seeds, lerp, slerp
+from models.latents import SEED_MAX, SEED_MIN, latent_for_seed, latents_for_seeds, lerp, slerp
 from models.pixels import from_uint8, to_uint8
 
 __all__ = [
     "FORMAT_VERSION",
+    "SEED_MAX",
+    "SEED_MIN",
     "Checkpoint",
     "CheckpointError",
     "CheckpointMetadata",

@@ -24,7 +24,14 @@ from safetensors.torch import save_file
 from torch import nn
 
 from models.builders import build_critic, build_generator
-from models.configs import CriticConfig, GeneratorConfig
+from models.configs import (
+    CriticConfig,
+    GeneratorConfig,
+    ImageCriticConfig,
+    ImageGeneratorConfig,
+    PointCriticConfig,
+    PointGeneratorConfig,
+)
 from models.critic_reference import CriticReference
 
 FORMAT_VERSION = 1
@@ -60,26 +67,27 @@ class CheckpointMetadata(BaseModel):
     critic_reference: CriticReference
 
     @model_validator(mode="after")
-    def _consistent(self) -> "CheckpointMetadata":
+    def _consistent(self) -> CheckpointMetadata:
         if self.format_version != FORMAT_VERSION:
             raise ValueError(f"unsupported format_version {self.format_version} (this code reads {FORMAT_VERSION})")
         if self.generator.kind != self.kind or self.critic.kind != self.kind:
             raise ValueError(f"kind {self.kind!r} does not match the generator/critic configs")
         if self.generator.z_dim != self.z_dim:
             raise ValueError(f"z_dim {self.z_dim} does not match the generator config ({self.generator.z_dim})")
-        if self.kind == "image":
-            g, c = self.generator, self.critic
+        # Both configs are of `kind` now, so exactly one of these two branches applies.
+        g, c = self.generator, self.critic
+        if isinstance(g, ImageGeneratorConfig) and isinstance(c, ImageCriticConfig):
             geometry = (self.channels, self.height, self.width)
-            if geometry != (g.channels, g.resolution, g.resolution):  # type: ignore[union-attr]
+            if geometry != (g.channels, g.resolution, g.resolution):
                 raise ValueError(f"image geometry {geometry} does not match the generator config")
-            if (c.channels, c.resolution) != (g.channels, g.resolution):  # type: ignore[union-attr]
+            if (c.channels, c.resolution) != (g.channels, g.resolution):
                 raise ValueError("critic and generator disagree on channels or resolution")
             if self.value_range is None or tuple(self.value_range) != (-1.0, 1.0):
                 raise ValueError(f"image value_range must be [-1, 1], got {self.value_range}")
-        else:
-            if self.generator.out_dim != self.critic.in_dim:  # type: ignore[union-attr]
+        elif isinstance(g, PointGeneratorConfig) and isinstance(c, PointCriticConfig):
+            if g.out_dim != c.in_dim:
                 raise ValueError("point generator out_dim and critic in_dim differ")
-            if self.data_dim is not None and self.data_dim != self.generator.out_dim:  # type: ignore[union-attr]
+            if self.data_dim is not None and self.data_dim != g.out_dim:
                 raise ValueError("data_dim does not match the generator's out_dim")
         return self
 
@@ -200,7 +208,9 @@ def _parse_metadata(path: Path, header: dict[str, Any]) -> CheckpointMetadata:
         raise CheckpointError(path, f"metadata is malformed: {problems}") from exc
 
 
-def _split_state(path: Path, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def _split_state(
+    path: Path, tensors: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     gen: dict[str, torch.Tensor] = {}
     crit: dict[str, torch.Tensor] = {}
     for key, value in tensors.items():

@@ -5,7 +5,7 @@ These are stored verbatim in a checkpoint's metadata, so weights and architectur
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -71,5 +71,5 @@ class PointCriticConfig(_Frozen):
     norm: Literal["none", "layer", "spectral", "batch"] = "none"
 
 
-GeneratorConfig = Annotated[Union[ImageGeneratorConfig, PointGeneratorConfig], Field(discriminator="kind")]
-CriticConfig = Annotated[Union[ImageCriticConfig, PointCriticConfig], Field(discriminator="kind")]
+GeneratorConfig = Annotated[ImageGeneratorConfig | PointGeneratorConfig, Field(discriminator="kind")]
+CriticConfig = Annotated[ImageCriticConfig | PointCriticConfig, Field(discriminator="kind")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -28,8 +30,8 @@ class CriticReference(BaseModel):
     fake: ScoreQuantiles | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "CriticReference":
-        if any(b < a for a, b in zip(self.probs, self.probs[1:])):
+    def _consistent(self) -> CriticReference:
+        if any(b < a for a, b in pairwise(self.probs)):
             raise ValueError("critic_reference.probs must be non-decreasing")
         if self.probs[0] < 0 or self.probs[-1] > 1:
             raise ValueError("critic_reference.probs must lie in [0, 1]")

@@ -35,10 +35,11 @@ class ImageGenerator(nn.Module):
 
     def _norm_act(self, width: int) -> list[nn.Module]:
         norm: list[nn.Module] = [nn.BatchNorm2d(width)] if self.config.norm == "batch" else []
-        return norm + [nn.ReLU(inplace=True)]
+        return [*norm, nn.ReLU(inplace=True)]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z[:, :, None, None])  # [N, C, H, W]
+        out: torch.Tensor = self.net(z[:, :, None, None])  # [N, C, H, W]
+        return out
 
 
 class ImageCritic(nn.Module):
@@ -76,4 +77,5 @@ class ImageCritic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.features(x)  # [N, W, 4, 4]
-        return self.head(h.flatten(1)).squeeze(1)  # [N]
+        scores: torch.Tensor = self.head(h.flatten(1))  # [N, 1]
+        return scores.squeeze(1)  # [N]

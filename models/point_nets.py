@@ -24,7 +24,8 @@ class PointGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)  # [N, out_dim]
+        out: torch.Tensor = self.net(z)  # [N, out_dim]
+        return out
 
 
 class PointCritic(nn.Module):
@@ -51,4 +52,5 @@ class PointCritic(nn.Module):
         return spectral_norm(linear) if self.config.norm == "spectral" else linear
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)  # [N]
+        scores: torch.Tensor = self.net(x)  # [N, 1]
+        return scores.squeeze(1)  # [N]

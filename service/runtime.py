@@ -6,9 +6,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from service.process.drain import Drain
-from service.metrics import ServiceMetrics
 from service.catalog.registry import ModelRegistry
+from service.metrics import ServiceMetrics
+from service.process.drain import Drain
 from service.settings import ServiceSettings
 
 

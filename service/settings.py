@@ -149,7 +149,7 @@ class ServiceSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _admin_key_is_its_own(self) -> "ServiceSettings":
+    def _admin_key_is_its_own(self) -> ServiceSettings:
         if self.admin_key is not None and self.admin_key.get_secret_value() in {
             key.get_secret_value() for key in self.api_keys
         }:
@@ -157,7 +157,7 @@ class ServiceSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _cuda_graphs_need_cuda(self) -> "ServiceSettings":
+    def _cuda_graphs_need_cuda(self) -> ServiceSettings:
         if self.cuda_graphs and self.device == "cpu":
             raise ValueError("cuda_graphs needs a CUDA device; turn it off with device cpu")
         if self.cuda_graphs and self.backend == "compile":
@@ -165,13 +165,13 @@ class ServiceSettings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _onnxruntime_on_cpu(self) -> "ServiceSettings":
+    def _onnxruntime_on_cpu(self) -> ServiceSettings:
         if self.backend == "onnxruntime" and self.device.startswith("cuda"):
             raise ValueError("backend onnxruntime runs on the CPU only; use device cpu, or another backend on CUDA")
         return self
 
     @model_validator(mode="after")
-    def _dtype_needs_cuda(self) -> "ServiceSettings":
+    def _dtype_needs_cuda(self) -> ServiceSettings:
         if self.dtype != "float32" and self.device == "cpu":
             raise ValueError(f"dtype {self.dtype} needs a CUDA device; use dtype float32 with device cpu")
         return self

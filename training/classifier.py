@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from training.data.base import stratified_split
@@ -37,8 +37,13 @@ class DigitClassifier(nn.Module):
         super().__init__()
 
         def block(c_in: int, c_out: int) -> list[nn.Module]:
-            return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True),
-                    nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            return [
+                nn.Conv2d(c_in, c_out, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(c_out, c_out, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
 
         self.body = nn.Sequential(*block(1, 24), *block(24, 48), *block(48, 64), nn.Flatten())  # [N, 64*4*4]
         self.embed = nn.Sequential(nn.Linear(64 * 4 * 4, FEATURE_DIM), nn.ReLU(inplace=True))
@@ -46,10 +51,12 @@ class DigitClassifier(nn.Module):
         self.head = nn.Linear(FEATURE_DIM, N_CLASSES)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.body(x))  # [N, 128]
+        features: torch.Tensor = self.embed(self.body(x))  # [N, 128]
+        return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.features(x)))  # [N, 10]
+        logits: torch.Tensor = self.head(self.dropout(self.features(x)))  # [N, 10]
+        return logits
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ def _shift(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> torch.T
     dx, dy = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=gen))
     padded = F.pad(x, (max_shift,) * 4, value=-1.0)
     h, w = x.shape[-2:]
-    return padded[..., max_shift + dy: max_shift + dy + h, max_shift + dx: max_shift + dx + w]
+    return padded[..., max_shift + dy : max_shift + dy + h, max_shift + dx : max_shift + dx + w]
 
 
 @torch.no_grad()
@@ -118,8 +125,10 @@ def train_classifier(epochs: int = 20, seed: int = 0, batch_size: int = 64) -> t
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.classifier",
-                                     description="Train the mnist5k classifier used by the image quality metrics.")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.classifier",
+        description="Train the mnist5k classifier used by the image quality metrics.",
+    )
     parser.add_argument("--out", type=Path, default=CLASSIFIER_PATH)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
@@ -129,9 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     model, acc = train_classifier(args.epochs, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"test_accuracy": f"{acc:.4f}", "test_split": "mnist5k held-out 500 (50 per class, seed 1234)",
-            "train_split": "mnist5k training 4500", "epochs": str(args.epochs), "seed": str(args.seed),
-            "command": f"python -m training.classifier --epochs {args.epochs} --seed {args.seed}"}
+    meta = {
+        "test_accuracy": f"{acc:.4f}",
+        "test_split": "mnist5k held-out 500 (50 per class, seed 1234)",
+        "train_split": "mnist5k training 4500",
+        "epochs": str(args.epochs),
+        "seed": str(args.seed),
+        "command": f"python -m training.classifier --epochs {args.epochs} --seed {args.seed}",
+    }
     save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, str(args.out), metadata=meta)
     print(json.dumps({**meta, "seconds": round(time.perf_counter() - started, 1), "path": str(args.out)}))
     return 0

@@ -28,18 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="YAML training config (see configs/)")
     parser.add_argument("--out", type=Path, help="run directory for samples and checkpoints")
     parser.add_argument(
-        "--resume", type=Path, metavar="RUN_DIR",
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
         help="continue the run in RUN_DIR from its resume.pt (its config.json; --iterations may extend it)",
     )
     parser.add_argument("--iterations", type=int, help="generator iterations (overrides train.iterations)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a config value, e.g. --set train.batch_size=128 (value parsed as YAML); repeatable",
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (overrides train.threads)")
     parser.add_argument(
-        "--tensorboard", action="store_true",
+        "--tensorboard",
+        action="store_true",
         help="also write the loss curves' scalars to RUN_DIR/tb for TensorBoard (train.tensorboard=true)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
 
     try:
-        checkpoint = train(config, args.out, device=args.device, progress=not args.no_progress,
-                           resume=args.resume is not None)
+        checkpoint = train(
+            config, args.out, device=args.device, progress=not args.no_progress, resume=args.resume is not None
+        )
     except (ConfigError, DataError, ResumeError) as exc:
         parser.error(str(exc))
     except FloatingPointError as exc:

@@ -159,7 +159,9 @@ class TrainLoopConfig(_Strict):
     )
     batch_size: int = Field(64, ge=2, description="batch size of real and generated samples")
     ema_decay: float | None = Field(
-        0.999, ge=0, lt=1,
+        0.999,
+        ge=0,
+        lt=1,
         description="EMA of the generator with this decay, stored as generator.* (none with no half-life: off)",
     )
     ema_half_life: float | None = Field(
@@ -168,8 +170,12 @@ class TrainLoopConfig(_Strict):
     ema_warmup: bool = Field(
         True, description="decay min(decay, (1 + t) / (10 + t)) at step t, so short runs average recent weights"
     )
-    sample_every: int = Field(1000, ge=0, description="write a sample PNG every N generator iterations (0: only at the end)")
-    checkpoint_every: int = Field(0, ge=0, description="write a checkpoint every N generator iterations (0: only the final)")
+    sample_every: int = Field(
+        1000, ge=0, description="write a sample PNG every N generator iterations (0: only at the end)"
+    )
+    checkpoint_every: int = Field(
+        0, ge=0, description="write a checkpoint every N generator iterations (0: only the final)"
+    )
     log_every: int = Field(10, ge=1, description="refresh the progress bar's figures every N generator iterations")
     resume_every: int = Field(
         500, ge=0, description="write RUN_DIR/resume.pt every N generator iterations (0: only at the end)"
@@ -186,7 +192,7 @@ class TrainLoopConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _one_ema_setting(self) -> "TrainLoopConfig":
+    def _one_ema_setting(self) -> TrainLoopConfig:
         if self.ema_half_life is not None and "ema_decay" in self.model_fields_set and self.ema_decay is not None:
             raise ValueError("set train.ema_decay or train.ema_half_life, not both")
         return self
@@ -195,7 +201,7 @@ class TrainLoopConfig(_Strict):
     def ema(self) -> float | None:
         """The EMA decay per generator iteration, or None when the EMA is off."""
         if self.ema_half_life is not None:
-            return 0.5 ** (1.0 / self.ema_half_life)
+            return float(0.5 ** (1.0 / self.ema_half_life))
         return self.ema_decay
 
 
@@ -266,7 +272,7 @@ class TrainConfig(_Strict):
         return {**raw, "optim": optim}
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainConfig":
+    def _consistent(self) -> TrainConfig:
         g, c = self.model.generator, self.model.critic
         if g.kind != c.kind:
             raise ValueError(f"model.generator is {g.kind!r} but model.critic is {c.kind!r}")
@@ -300,7 +306,9 @@ def _format_errors(exc: ValidationError) -> str:
             kind = loc.pop(2)  # the discriminated union's tag
             if err["type"] == "extra_forbidden":
                 article = "an" if kind == "image" else "a"
-                msg = f"unknown key for {article} {kind} {loc[1]} (its kind follows data.dataset; see models/configs.py)"
+                msg = (
+                    f"unknown key for {article} {kind} {loc[1]} (its kind follows data.dataset; see models/configs.py)"
+                )
         lines.append(f"  {'.'.join(loc) or '(top level)'}: {msg}")
     return "invalid training config:\n" + "\n".join(dict.fromkeys(lines))
 

@@ -17,11 +17,18 @@ from typing import Any
 
 import torch
 
-from models import CheckpointError, load_checkpoint, make_metadata, save_checkpoint
+from models import CheckpointError, ImageGeneratorConfig, load_checkpoint, make_metadata, save_checkpoint
 from training import image_metrics
 from training.config import DataConfig
 from training.data import load_dataset
-from training.evaluation import DEFAULT_POINT_SAMPLES, critic_figures, critic_scores, generate, mixture_for, mode_coverage
+from training.evaluation import (
+    DEFAULT_POINT_SAMPLES,
+    critic_figures,
+    critic_scores,
+    generate,
+    mixture_for,
+    mode_coverage,
+)
 
 
 def evaluate_checkpoint(path: Path, samples: int | None = None, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
@@ -44,23 +51,28 @@ def evaluate_checkpoint(path: Path, samples: int | None = None, seed: int = 0, d
     report["critic"] = critic_figures(meta.critic_reference, critic_scores(ckpt.critic, fake, device))
     stored_fake = meta.critic_reference.fake
     report["critic"]["critic_mean_fake_at_training"] = stored_fake.mean if stored_fake else None
-    if meta.kind == "points":
+    g = meta.generator
+    if isinstance(g, ImageGeneratorConfig):  # (the metadata's channels and height are the generator's)
+        pixels = fake.clamp(-1, 1)
+        report["pixels"] = {
+            "mean": float(pixels.mean()),
+            "std": float(pixels.std()),
+            "per_sample_std_mean": float(pixels.flatten(1).std(dim=1).mean()),
+        }
+        report["quality"] = _image_quality(dataset, g.channels, g.resolution, fake, training)
+    else:
         mixture = mixture_for(dataset or "")
         if mixture is None:
             report["mode_coverage"] = None
             report["note"] = f"no mode figures for dataset {dataset!r} (only ring8 and grid25 have known modes)"
         else:
             report["mode_coverage"] = mode_coverage(fake, *mixture)
-    else:
-        pixels = fake.clamp(-1, 1)
-        report["pixels"] = {"mean": float(pixels.mean()), "std": float(pixels.std()),
-                            "per_sample_std_mean": float(pixels.flatten(1).std(dim=1).mean())}
-        report["quality"] = _image_quality(dataset, meta.channels, meta.height, fake, training)
     return report
 
 
-def _image_quality(dataset: str | None, channels: int, resolution: int, fake: torch.Tensor,
-                   training: dict[str, Any]) -> dict[str, Any] | None:
+def _image_quality(
+    dataset: str | None, channels: int, resolution: int, fake: torch.Tensor, training: dict[str, Any]
+) -> dict[str, Any] | None:
     """Classifier figures against the held-out split the run used, for datasets the classifier knows."""
     if not image_metrics.supports(dataset, channels, resolution):
         return None
@@ -81,28 +93,40 @@ def store_quality(path: Path, quality: dict[str, Any]) -> Path:
 
 def _print_human(report: dict[str, Any]) -> None:
     print(f"checkpoint  {report['checkpoint']} (version {report['version']})")
-    print(f"kind        {report['kind']}, dataset {report['dataset']}, z_dim {report['z_dim']}, "
-          f"{report['generator_iterations']} generator iterations, {report['wall_time_s']} s")
+    print(
+        f"kind        {report['kind']}, dataset {report['dataset']}, z_dim {report['z_dim']}, "
+        f"{report['generator_iterations']} generator iterations, {report['wall_time_s']} s"
+    )
     cov = report.get("mode_coverage")
     if cov:
         print(f"modes       {cov['modes_covered']}/{cov['modes_total']} covered")
-        print(f"quality     {100 * cov['high_quality_share']:.1f} % of {cov['samples']} samples within "
-              f"{cov['high_quality_sigmas']:g} sigma of a centre")
+        print(
+            f"quality     {100 * cov['high_quality_share']:.1f} % of {cov['samples']} samples within "
+            f"{cov['high_quality_sigmas']:g} sigma of a centre"
+        )
     elif report.get("note"):
         print(f"modes       {report['note']}")
     c = report["critic"]
-    print(f"critic      mean score fake {c['critic_mean_fake']:.4f} vs real reference "
-          f"{c['critic_mean_real_reference']:.4f} (W estimate {c['wasserstein_estimate']:.4f})")
-    print(f"percentile  generated samples sit at the {c['fake_mean_percentile']:.1f}th percentile of real "
-          f"scores on average (median {c['fake_median_percentile']:.1f})")
+    print(
+        f"critic      mean score fake {c['critic_mean_fake']:.4f} vs real reference "
+        f"{c['critic_mean_real_reference']:.4f} (W estimate {c['wasserstein_estimate']:.4f})"
+    )
+    print(
+        f"percentile  generated samples sit at the {c['fake_mean_percentile']:.1f}th percentile of real "
+        f"scores on average (median {c['fake_median_percentile']:.1f})"
+    )
     print(f"finite      {100 * report['finite_samples_share']:.1f} % of {c['samples']} samples")
     q = report.get("quality")
     if q:
         p = q["protocol"]
-        print(f"classifier  FD {q['frechet_distance']:.3f}, classes {q['classes_covered']}/{q['classes_total']}, "
-              f"class KL {q['class_kl']:.4f}, precision {q['precision']:.3f}, recall {q['recall']:.3f}")
-        print(f"protocol    {p['generated_samples']} generated vs {p['real_samples']} {p['real_split']} real; "
-              f"classifier test accuracy {100 * p['classifier_test_accuracy']:.1f} %; {p['precision_recall']}")
+        print(
+            f"classifier  FD {q['frechet_distance']:.3f}, classes {q['classes_covered']}/{q['classes_total']}, "
+            f"class KL {q['class_kl']:.4f}, precision {q['precision']:.3f}, recall {q['recall']:.3f}"
+        )
+        print(
+            f"protocol    {p['generated_samples']} generated vs {p['real_samples']} {p['real_split']} real; "
+            f"classifier test accuracy {100 * p['classifier_test_accuracy']:.1f} %; {p['precision_recall']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument(
-        "--store", action="store_true",
+        "--store",
+        action="store_true",
         help="images: write the recomputed classifier figures into the checkpoint (training.final_metrics.quality), "
         "e.g. for a checkpoint trained before they existed; the file, and so its version, changes",
     )

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models import CriticReference, build_reference
+from models import CriticReference, ImageGeneratorConfig, build_reference
 from training import image_metrics
 from training.config import TrainConfig
 from training.data.toy import GRID25_STD, RING8_STD, grid25_centres, ring8_centres
@@ -51,8 +51,9 @@ def mode_coverage(
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, n: int, z_dim: int, seed: int, device: torch.device | str = "cpu",
-             batch_size: int = 500) -> torch.Tensor:
+def generate(
+    generator: nn.Module, n: int, z_dim: int, seed: int, device: torch.device | str = "cpu", batch_size: int = 500
+) -> torch.Tensor:
     """n samples from fresh N(0, I) latents drawn from `seed` on the CPU; returned on the CPU."""
     gen = torch.Generator("cpu").manual_seed(seed)
     z = torch.randn(n, z_dim, generator=gen)
@@ -61,8 +62,9 @@ def generate(generator: nn.Module, n: int, z_dim: int, seed: int, device: torch.
 
 
 @torch.no_grad()
-def critic_scores(critic: nn.Module, data: torch.Tensor, device: torch.device | str = "cpu",
-                  batch_size: int = 500) -> torch.Tensor:
+def critic_scores(
+    critic: nn.Module, data: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 500
+) -> torch.Tensor:
     """Critic scores [N] on the CPU, in batches."""
     return torch.cat([critic(chunk.to(device)).float().cpu() for chunk in data.split(batch_size)])
 
@@ -81,8 +83,15 @@ def critic_figures(reference: CriticReference, fake_scores: torch.Tensor) -> dic
     }
 
 
-def evaluate_networks(config: TrainConfig, generator: nn.Module, critic: nn.Module, heldout: torch.Tensor,
-                      device: torch.device, n_fake: int, final: bool = False) -> tuple[CriticReference, dict[str, Any]]:
+def evaluate_networks(
+    config: TrainConfig,
+    generator: nn.Module,
+    critic: nn.Module,
+    heldout: torch.Tensor,
+    device: torch.device,
+    n_fake: int,
+    final: bool = False,
+) -> tuple[CriticReference, dict[str, Any]]:
     """(critic reference, metrics) of a run's networks, in eval mode, on `n_fake` samples and the `heldout` data.
 
     The reference places the critic's scores of held-out real data (and of generated data); the metrics hold the
@@ -117,11 +126,14 @@ def evaluate_networks(config: TrainConfig, generator: nn.Module, critic: nn.Modu
     return reference, metrics
 
 
-def _image_quality(config: TrainConfig, generator: nn.Module, heldout: torch.Tensor,
-                   device: torch.device) -> dict[str, Any]:
+def _image_quality(
+    config: TrainConfig, generator: nn.Module, heldout: torch.Tensor, device: torch.device
+) -> dict[str, Any]:
     """Classifier figures (Frechet distance, coverage, class KL, precision/recall) where they apply."""
     g = config.model.generator
-    if not image_metrics.supports(config.data.dataset, g.channels, g.resolution):
+    if not isinstance(g, ImageGeneratorConfig) or not image_metrics.supports(
+        config.data.dataset, g.channels, g.resolution
+    ):
         return {}
     with eval_mode(generator):
         fake = generate(generator, config.eval.quality_samples, g.z_dim, seed=config.seed + 17, device=device)

@@ -9,6 +9,8 @@ parameters: the state dict, the optimiser's parameters and the checkpoint are un
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,7 +20,7 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
     """`nn.ConvTranspose2d` (groups 1, dilation 1, zero padding, one output channel) via GEMM + col2im."""
 
     @staticmethod
-    def eligible(module: nn.Module) -> bool:
+    def eligible(module: nn.Module) -> TypeGuard[nn.ConvTranspose2d]:
         return (
             type(module) is nn.ConvTranspose2d
             and module.out_channels == 1
@@ -31,10 +33,18 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
     @classmethod
     def replacing(cls, module: nn.ConvTranspose2d) -> FoldConvTranspose2d:
         """A module holding `module`'s own parameters (same tensors, same names); draws no random numbers."""
-        fold = nn.utils.skip_init(
-            cls, module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
-            padding=module.padding, output_padding=module.output_padding, groups=module.groups,
-            bias=module.bias is not None, dilation=module.dilation, device=module.weight.device,
+        fold: FoldConvTranspose2d = nn.utils.skip_init(
+            cls,
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            output_padding=module.output_padding,
+            groups=module.groups,
+            bias=module.bias is not None,
+            dilation=module.dilation,
+            device=module.weight.device,
             dtype=module.weight.dtype,
         )
         fold.weight = module.weight
@@ -46,6 +56,7 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
         if output_size is not None:
             return super().forward(x, output_size)
         n, c, h, w = x.shape  # [N, C_in, H, W]
+        assert not isinstance(self.padding, str), "eligible() admits numeric padding only"
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         oph, opw = self.output_padding
         out_h, out_w = (h - 1) * sh - 2 * ph + kh + oph, (w - 1) * sw - 2 * pw + kw + opw

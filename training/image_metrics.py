@@ -52,7 +52,9 @@ def _inside_share(points: torch.Tensor, centres: torch.Tensor, radii: torch.Tens
     return float((dist <= radii[None, :]).any(dim=1).double().mean())
 
 
-def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = KNN_K) -> tuple[float, float]:
+def precision_recall(
+    real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, k: int = KNN_K
+) -> tuple[float, float]:
     """(precision, recall) of `fake` against `real` with k-NN balls in feature space."""
     r = torch.as_tensor(np.asarray(real), dtype=torch.float64)
     f = torch.as_tensor(np.asarray(fake), dtype=torch.float64)
@@ -117,7 +119,9 @@ class ClassifierMetrics:
                 "classifier_test_accuracy": self.test_accuracy,
                 "classifier_test_split": self.info.get("test_split", ""),
                 "frechet": "Gaussian fits to both feature sets; not comparable with Inception FIDs",
-                "coverage": f"a class is covered when >= {COVERAGE_MIN_SHARE:.0%} of generated samples are predicted as it",
+                "coverage": (
+                    f"a class is covered when >= {COVERAGE_MIN_SHARE:.0%} of generated samples are predicted as it"
+                ),
                 "class_kl": f"KL(generated || real) of predicted class histograms, eps {HISTOGRAM_EPS:g} per bin",
                 "precision_recall": f"k-NN manifolds, k = {KNN_K} (Kynkaanniemi et al. 2019)",
             },

@@ -44,8 +44,9 @@ def resolve_device(device: str) -> torch.device:
         raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
 
 
-def make_optimizer(params: Iterator[nn.Parameter], kind: str, lr: float, betas: tuple[float, float], fused: bool,
-                   device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: Iterator[nn.Parameter], kind: str, lr: float, betas: tuple[float, float], fused: bool, device: torch.device
+) -> torch.optim.Optimizer:
     if kind == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     if fused and device.type in ("cpu", "cuda"):
@@ -53,8 +54,9 @@ def make_optimizer(params: Iterator[nn.Parameter], kind: str, lr: float, betas: 
     return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
-def make_optimizers(config: TrainConfig, generator: nn.Module, critic: nn.Module,
-                    device: torch.device) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer, Schedulers]:
+def make_optimizers(
+    config: TrainConfig, generator: nn.Module, critic: nn.Module, device: torch.device
+) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer, Schedulers]:
     """(generator's, critic's optimiser, their linear decays to zero over train.iterations when optim.lr_decay)."""
     o = config.optim
     kind = o.resolved(config.loss.variant)
@@ -85,8 +87,14 @@ class Trainer:
     from snapshots.py, pictures from pictures.py, metrics records from metrics_log.py.
     """
 
-    def __init__(self, config: TrainConfig, out_dir: Path, device: torch.device, progress: bool,
-                 dist_ctx: ddp.DistContext | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: Path,
+        device: torch.device,
+        progress: bool,
+        dist_ctx: ddp.DistContext | None = None,
+    ) -> None:
         self.config = config
         self.out_dir = out_dir
         self.dist = dist_ctx or ddp.DistContext()
@@ -158,9 +166,16 @@ class Trainer:
         real = real.contiguous(memory_format=self.memory_format) if real.dim() == 4 else real  # a fresh real batch
         scaler = self.scalers["critic"]
         with self._autocast():  # the penalty's critic is the unwrapped one under DDP: see distributed.py
-            terms = critic_objective(self.config.loss, self.c_train, real, fake, self.noise_rng,
-                                     separate_passes=self.critic_has_batch_norm, penalty_critic=self.nets.critic,
-                                     scale=scaler.get_scale() if scaler.is_enabled() else 1.0)  # fp16 loss scale
+            terms = critic_objective(
+                self.config.loss,
+                self.c_train,
+                real,
+                fake,
+                self.noise_rng,
+                separate_passes=self.critic_has_batch_norm,
+                penalty_critic=self.nets.critic,
+                scale=scaler.get_scale() if scaler.is_enabled() else 1.0,
+            )  # fp16 loss scale
         self.opt_c.zero_grad(set_to_none=True)
         # `inputs=`: the interpolates are a leaf that requires grad, and a plain backward() would also propagate
         # the penalty back to them through the whole double-backward graph, for a gradient nobody reads.
@@ -195,8 +210,10 @@ class Trainer:
 
     def resume_state(self) -> dict[str, Any]:
         """Everything `restore` needs; collective under DDP (every rank's random streams are gathered)."""
-        rngs = ddp.gather_objects({"global": global_rng_state(), "data": self.data_rng.get_state(),
-                                   "noise": self.noise_rng.get_state()}, self.dist)
+        rngs = ddp.gather_objects(
+            {"global": global_rng_state(), "data": self.data_rng.get_state(), "noise": self.noise_rng.get_state()},
+            self.dist,
+        )
         return {
             "iteration": self.progress.iteration,
             "elapsed_s": self.progress.elapsed,
@@ -221,8 +238,10 @@ class Trainer:
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from a resume state: weights, optimisers, schedulers, scalers, iteration, clock, every RNG."""
         if state["world_size"] != self.dist.world_size:
-            raise ConfigError(f"the resume state was written by {state['world_size']} rank(s); resume with as many "
-                              f"(this run has {self.dist.world_size})")
+            raise ConfigError(
+                f"the resume state was written by {state['world_size']} rank(s); resume with as many "
+                f"(this run has {self.dist.world_size})"
+            )
         self.nets.generator.load_state_dict(state["generator"])
         self.nets.critic.load_state_dict(state["critic"])
         if self.nets.ema is not None:
@@ -231,7 +250,7 @@ class Trainer:
             self.nets.ema.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_generator"])
         self.opt_c.load_state_dict(state["opt_critic"])
-        for scheduler, sd in zip(self.schedulers, state["schedulers"]):
+        for scheduler, sd in zip(self.schedulers, state["schedulers"], strict=True):
             scheduler.load_state_dict(sd)
         for key, scaler in self.scalers.items():
             if state["scalers"].get(key):
@@ -262,8 +281,15 @@ class Trainer:
         self.nets.generator.train()
         self.nets.critic.train()
         stopped_by = "iterations"
-        bar = tqdm(total=t.iterations, initial=progress.iteration, disable=not self.show_progress, unit="it",
-                   dynamic_ncols=True, desc=cfg.name, mininterval=0.5)
+        bar = tqdm(
+            total=t.iterations,
+            initial=progress.iteration,
+            disable=not self.show_progress,
+            unit="it",
+            dynamic_ncols=True,
+            desc=cfg.name,
+            mininterval=0.5,
+        )
         try:
             while progress.iteration < t.iterations:
                 if t.max_seconds is not None and progress.elapsed >= t.max_seconds:
@@ -278,24 +304,36 @@ class Trainer:
                 if self.dist.is_main and t.sample_every and it % t.sample_every == 0:
                     self._write_samples(f"iter_{it:06d}")
                 if self.dist.is_main and t.checkpoint_every and it % t.checkpoint_every == 0:
-                    self._write_checkpoint(self.out_dir / "checkpoints" / f"{cfg.name}-{it:06d}.safetensors",
-                                           "in progress", final=False)
+                    self._write_checkpoint(
+                        self.out_dir / "checkpoints" / f"{cfg.name}-{it:06d}.safetensors", "in progress", final=False
+                    )
                 if t.resume_every and it % t.resume_every == 0:
                     self.write_resume_state()
         except KeyboardInterrupt:
             if not self.dist.enabled:  # a single process can save where it stopped; ranks may be mid-collective
                 self.write_resume_state()
-                log.warning("%s: interrupted after %d generator iterations; continue with --resume %s",
-                            cfg.name, progress.iteration, self.out_dir)
+                log.warning(
+                    "%s: interrupted after %d generator iterations; continue with --resume %s",
+                    cfg.name,
+                    progress.iteration,
+                    self.out_dir,
+                )
             raise
         finally:
             bar.close()
         if stopped_by == "time budget":
-            log.warning("%s: time budget of %.0f s spent after %d generator iterations", cfg.name, t.max_seconds,
-                        progress.iteration)
+            log.warning(
+                "%s: time budget of %.0f s spent after %d generator iterations",
+                cfg.name,
+                t.max_seconds,
+                progress.iteration,
+            )
         self.write_resume_state()
-        log.info("rank %d: weights sha256 %s", self.dist.rank,
-                 ddp.weights_digest(self.nets.generator, self.nets.critic, *([self.nets.ema] if self.nets.ema else [])))
+        log.info(
+            "rank %d: weights sha256 %s",
+            self.dist.rank,
+            ddp.weights_digest(self.nets.generator, self.nets.critic, *([self.nets.ema] if self.nets.ema else [])),
+        )
         final = self.out_dir / f"{cfg.name}.safetensors"
         if self.dist.is_main:
             self._write_samples("final")
@@ -305,8 +343,7 @@ class Trainer:
         return final
 
     def _log(self, figures: dict[str, Any]) -> None:
-        self.metrics.write({"iteration": self.progress.iteration, "time_s": round(self.progress.elapsed, 3),
-                            **figures})
+        self.metrics.write({"iteration": self.progress.iteration, "time_s": round(self.progress.elapsed, 3), **figures})
 
     def _write_samples(self, tag: str) -> None:
         coverage = self.pictures.samples(self.nets.served, tag)
@@ -314,12 +351,22 @@ class Trainer:
             self._log({key: coverage[key] for key in ("modes_covered", "high_quality_share")})
 
     def _write_checkpoint(self, path: Path, stopped_by: str, final: bool) -> Path:
-        return write_checkpoint(path, self.config, self.nets, self.dataset, self.progress, stopped_by, self.device,
-                                self.dist.world_size, final)
+        return write_checkpoint(
+            path,
+            self.config,
+            self.nets,
+            self.dataset,
+            self.progress,
+            stopped_by,
+            self.device,
+            self.dist.world_size,
+            final,
+        )
 
 
-def train(config: TrainConfig, out_dir: str | Path, device: str = "auto", progress: bool = True,
-          resume: bool = False) -> Path:
+def train(
+    config: TrainConfig, out_dir: str | Path, device: str = "auto", progress: bool = True, resume: bool = False
+) -> Path:
     """Train `config` into `out_dir`; return the final checkpoint `out_dir/<config.name>.safetensors`.
 
     `resume=True` continues from `out_dir/resume.pt`. Under `torchrun` (WORLD_SIZE > 1) every rank trains with

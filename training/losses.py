@@ -66,7 +66,8 @@ def penalty_from_gradients(
     excess = norms - target
     if one_sided:
         excess = excess.clamp(min=0.0)
-    return weight * excess.pow(2).mean()
+    penalty: torch.Tensor = weight * excess.pow(2).mean()
+    return penalty
 
 
 def input_gradients(scores: torch.Tensor, x_hat: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -134,8 +135,9 @@ def critic_objective(
     penalty = torch.zeros((), device=loss.device)
     if config.uses_gradient_penalty:
         penalty_critic = critic if penalty_critic is None else penalty_critic
-        penalty = gradient_penalty(penalty_critic, real, fake, config.gp_weight, config.gp_target, generator,
-                                   config.gp_one_sided, scale=scale)
+        penalty = gradient_penalty(
+            penalty_critic, real, fake, config.gp_weight, config.gp_target, generator, config.gp_one_sided, scale=scale
+        )
         loss = loss + penalty
     if config.drift:
         loss = loss + drift_penalty(real_scores, config.drift)

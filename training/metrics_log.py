@@ -27,8 +27,11 @@ class MetricsLog:
         if not self.enabled:
             return
         if resumed_at is not None and self.path.is_file():
-            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                    if json.loads(line).get("iteration", 0) <= resumed_at]
+            kept = [
+                line
+                for line in self.path.read_text(encoding="utf-8").splitlines()
+                if json.loads(line).get("iteration", 0) <= resumed_at
+            ]
             self.path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
         else:
             self.path.write_text("", encoding="utf-8")

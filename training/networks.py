@@ -27,14 +27,15 @@ class Networks:
         return self.ema if self.ema is not None else self.generator
 
 
-def build_networks(config: TrainConfig, device: torch.device) -> Networks:
+def build_networks(config: TrainConfig, device: torch.device | str) -> Networks:
     generator = build_generator(config.model.generator).to(device)
     critic = build_critic(config.model.critic).to(device)
     if config.loss.variant != "clip" and has_batch_norm(critic):  # the config refuses this; belt and braces
         raise ValueError("a critic with batch norm can only be trained with weight clipping (loss.variant clip)")
     if config.train.channels_last and config.model.kind == "image":
-        generator = generator.to(memory_format=torch.channels_last)
-        critic = critic.to(memory_format=torch.channels_last)
+        # Module.to takes memory_format, which torch's overloads of it leave out: hence the two ignores.
+        generator = generator.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
+        critic = critic.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
     if torch.device(device).type == "cpu" and config.model.kind == "image":
         use_fold_convs(generator)  # the same function with faster CPU kernels for the one-channel output layer
     ema = None
@@ -46,9 +47,9 @@ def build_networks(config: TrainConfig, device: torch.device) -> Networks:
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * model for parameters; buffers (batch-norm statistics) are copied."""
-    ema_params = list(ema.parameters())
+    ema_params: list[torch.Tensor] = list(ema.parameters())
     torch._foreach_lerp_(ema_params, [p.detach() for p in model.parameters()], 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
         e.copy_(b)
 
 
@@ -66,5 +67,5 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for m, mode in zip(modules, was):
+        for m, mode in zip(modules, was, strict=True):
             m.train(mode)

@@ -47,9 +47,13 @@ class RunPictures:
         save_loss_curves([r for r in records if "wasserstein" in r], self.run_dir / "loss_curves.png")
         if self.config.model.kind == "image":
             with eval_mode(generator), torch.no_grad():
-                save_interpolation_strip(generator, self.config.model.generator.z_dim,
-                                         self.run_dir / "samples" / "interpolation.png",
-                                         seed=self.config.seed + 19, device=self.device)
+                save_interpolation_strip(
+                    generator,
+                    self.config.model.generator.z_dim,
+                    self.run_dir / "samples" / "interpolation.png",
+                    seed=self.config.seed + 19,
+                    device=self.device,
+                )
 
     def _fixed_samples(self, generator: nn.Module) -> torch.Tensor:
         with eval_mode(generator), torch.no_grad():

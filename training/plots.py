@@ -71,8 +71,9 @@ def scatter_plot(
     return image
 
 
-def save_scatter(fake: torch.Tensor, path: str | Path, real: torch.Tensor | None = None,
-                 centres: torch.Tensor | None = None) -> Path:
+def save_scatter(
+    fake: torch.Tensor, path: str | Path, real: torch.Tensor | None = None, centres: torch.Tensor | None = None
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     scatter_plot(fake, real, centres).save(path)
@@ -90,8 +91,12 @@ def save_loss_curves(records: list[dict[str, float]], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), constrained_layout=True)
     its = [r["iteration"] for r in records]
-    for ax, key, title in zip(axes, ("wasserstein", "gp", "generator_loss"),
-                              ("Wasserstein estimate", "gradient penalty", "generator loss")):
+    for ax, key, title in zip(
+        axes,
+        ("wasserstein", "gp", "generator_loss"),
+        ("Wasserstein estimate", "gradient penalty", "generator loss"),
+        strict=True,
+    ):
         ax.plot(its, [r.get(key, float("nan")) for r in records], linewidth=0.8)
         ax.set_title(title)
         ax.set_xlabel("generator iteration")
@@ -102,8 +107,15 @@ def save_loss_curves(records: list[dict[str, float]], path: str | Path) -> Path:
 
 
 @torch.no_grad()
-def save_interpolation_strip(generator: torch.nn.Module, z_dim: int, path: str | Path, seed: int = 0,
-                             rows: int = 4, steps: int = 10, device: torch.device | str = "cpu") -> Path:
+def save_interpolation_strip(
+    generator: torch.nn.Module,
+    z_dim: int,
+    path: str | Path,
+    seed: int = 0,
+    rows: int = 4,
+    steps: int = 10,
+    device: torch.device | str = "cpu",
+) -> Path:
     """`rows` slerp paths between pairs of latents from `seed`, `steps` images each, one path per row."""
     from models import latents_for_seeds, slerp
 

@@ -23,8 +23,15 @@ from training.progress import Progress
 SNAPSHOT_SAMPLES = 500  # generated/held-out samples for the critic reference of periodic checkpoints
 
 
-def run_summary(config: TrainConfig, dataset: Dataset, progress: Progress, stopped_by: str, metrics: dict[str, Any],
-                device: torch.device, world_size: int) -> dict[str, Any]:
+def run_summary(
+    config: TrainConfig,
+    dataset: Dataset,
+    progress: Progress,
+    stopped_by: str,
+    metrics: dict[str, Any],
+    device: torch.device,
+    world_size: int,
+) -> dict[str, Any]:
     """The checkpoint's `training` document: dataset, loss, hyper-parameters, how far the run went, final metrics."""
     return {
         "name": config.name,
@@ -50,8 +57,17 @@ def run_summary(config: TrainConfig, dataset: Dataset, progress: Progress, stopp
     }
 
 
-def write_checkpoint(path: Path, config: TrainConfig, nets: Networks, dataset: Dataset, progress: Progress,
-                     stopped_by: str, device: torch.device, world_size: int, final: bool) -> Path:
+def write_checkpoint(
+    path: Path,
+    config: TrainConfig,
+    nets: Networks,
+    dataset: Dataset,
+    progress: Progress,
+    stopped_by: str,
+    device: torch.device,
+    world_size: int,
+    final: bool,
+) -> Path:
     """Evaluate `nets` (see the module's docstring for how many samples) and write them to `path`, atomically."""
     n_fake = config.eval.reference_samples if final else SNAPSHOT_SAMPLES
     heldout = dataset.heldout if final else dataset.heldout[:SNAPSHOT_SAMPLES]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.latents import SEED_MAX, SEED_MIN
+from models import SEED_MAX, SEED_MIN
 
 Seed = Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -85,7 +85,7 @@ class SampleRequest(_Request):
     grid: bool = Field(False, description="return one PNG tiling all images instead of JSON")
 
     @model_validator(mode="after")
-    def _exclusive_seeds(self) -> "SampleRequest":
+    def _exclusive_seeds(self) -> SampleRequest:
         if self.seeds is not None and (self.seed is not None or self.n is not None):
             raise ValueError("give either `seeds` or `seed`/`n`, not both")
         return self
@@ -120,7 +120,7 @@ class InterpolationPoint(_Request):
     latent: list[FiniteFloat] | None = Field(None, min_length=1, description="exactly z_dim finite numbers")
 
     @model_validator(mode="after")
-    def _one_of(self) -> "InterpolationPoint":
+    def _one_of(self) -> InterpolationPoint:
         if (self.seed is None) == (self.latent is None):
             raise ValueError("each point needs exactly one of `seed` or `latent`")
         return self
@@ -161,7 +161,7 @@ class ScoreRequest(_Request):
     resize: Literal["error", "fit"] = Field("error", description="fit: resize images to the model's size")
 
     @model_validator(mode="after")
-    def _one_of(self) -> "ScoreRequest":
+    def _one_of(self) -> ScoreRequest:
         if (self.images is None) == (self.points is None):
             raise ValueError("send exactly one of `images` or `points`")
         return self

@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 
 from models import Checkpoint
-from service.inference.devices import dtype_name
-from service.engine.batch_engine import BatchEngine, EngineLimits, Op
-from service.metrics import ServiceMetrics
-from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
 from service.catalog.registry import ServedModel
+from service.engine.batch_engine import BatchEngine, EngineLimits, Op
+from service.inference.devices import dtype_name
+from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
+from service.metrics import ServiceMetrics
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -121,9 +121,7 @@ def _to_model_mode(image: Image.Image, channels: int) -> Image.Image:
     if image.mode.startswith("I"):  # 16-bit grey PNG ("I;16*", or "I" holding 16-bit values)
         wide = np.asarray(image).astype(np.uint32)  # [H, W]
         image = Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8))
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info)
     if has_alpha:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)

@@ -26,6 +26,13 @@ def _allow_compiled_models(entries: int) -> None:
     config.recompile_limit = max(config.recompile_limit, entries)
 
 
+def _channels_last(module: nn.Module) -> nn.Module:
+    """`module` itself, its 4-D weights converted to channels-last in place. (torch's overloads of Module.to leave
+    out memory_format, which Module.to accepts: hence the ignore.)"""
+    converted: nn.Module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
+    return converted
+
+
 def with_backend(module: nn.Module, backend: Backend, item_shape: tuple[int, ...]) -> Forward:
     """The module (already on its device and dtype, in eval mode) prepared to run with `backend`, as a function of
     inputs [B, *item_shape].
@@ -44,10 +51,10 @@ def with_backend(module: nn.Module, backend: Backend, item_shape: tuple[int, ...
     if backend == "eager":
         return module
     if backend == "channels_last":
-        return module.to(memory_format=torch.channels_last)
+        return _channels_last(module)
     if backend == "compile":
         _allow_compiled_models(_COMPILED_MODELS_LIMIT)
-        return torch.compile(module.to(memory_format=torch.channels_last), dynamic=True)  # type: ignore[return-value]
+        return torch.compile(_channels_last(module), dynamic=True)
     if backend == "onnxruntime":
         return OnnxRuntimeForward(module, item_shape, torch.get_num_threads())
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -55,7 +55,7 @@ class OnnxRuntimeForward:
         torch.onnx.export(
             module,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # export also writes to a file object; its annotation names paths only
             input_names=["inputs"],
             output_names=["outputs"],
             dynamic_shapes=({0: batch},),
@@ -73,4 +73,3 @@ class OnnxRuntimeForward:
         """[B, *item_shape] float32 on the CPU -> [B, ...] float32 (shares memory with ONNX Runtime's output)."""
         (out,) = self._session.run(None, {"inputs": inputs.contiguous().numpy()})
         return torch.from_numpy(out)
-

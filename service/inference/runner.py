@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models import Checkpoint, from_uint8, to_uint8
+from models import Checkpoint, ImageGeneratorConfig, from_uint8, to_uint8
+from service.inference.backends import with_backend
 from service.inference.buckets import bucket_sizes
 from service.inference.cuda_graphs import GraphedForward
-from service.inference.backends import Backend, with_backend
+from service.settings import Backend
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,13 @@ class ModelRunner:
         if self._cuda and not options.cuda_graphs:  # (the graphs keep their own)
             # One pinned buffer for the latents of a batch; `_to_host` synchronises, so it is free again after.
             self._staging = torch.empty(options.max_batch_size, self.z_dim, pin_memory=True)  # [max_B, z_dim]
-        if meta.kind == "image":
-            assert meta.channels is not None and meta.height is not None and meta.width is not None
-            # What `score` takes per item: 8-bit pixels, HWC.
-            self.score_item_shape: tuple[int, ...] = (meta.height, meta.width, meta.channels)
+        g = meta.generator
+        if isinstance(g, ImageGeneratorConfig):
+            # What `score` takes per item: 8-bit pixels, HWC (the metadata's height, width and channels).
+            self.score_item_shape: tuple[int, ...] = (g.resolution, g.resolution, g.channels)
             self.score_item_dtype = torch.uint8
         else:
-            self.score_item_shape = (int(meta.generator.out_dim),)  # type: ignore[union-attr]
+            self.score_item_shape = (g.out_dim,)
             self.score_item_dtype = torch.float32
         if options.cuda_graphs:
             started = time.perf_counter()
@@ -139,4 +140,3 @@ class ModelRunner:
 def warm_up_sizes(max_batch_size: int) -> list[int]:
     """Powers of two up to the largest batch, and the largest batch itself."""
     return bucket_sizes(max_batch_size)
-

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from models import latents_for_seeds
-from models.latents import SEED_MAX
+from models import SEED_MAX, latents_for_seeds
 from service.errors import InvalidRequestError, LimitExceededError
 
 # Seeds the server draws stay below 2**32 so that every client (JavaScript included) reads them back exactly.

@@ -1,8 +1,8 @@
 """Graceful stop: once draining begins, new API requests are refused with 503 while those in flight finish.
 
-`Drain` is shared by the app (`service.api.middleware.drain_gate` counts requests in flight and refuses new ones) and the
-process that runs it (which starts draining on SIGTERM and waits for the count to reach zero before letting the server
-close). Every method is called on the event loop's thread.
+`Drain` is shared by the app (`service.api.middleware.drain_gate` counts requests in flight and refuses new ones)
+and the process that runs it (which starts draining on SIGTERM and waits for the count to reach zero before letting
+the server close). Every method is called on the event loop's thread.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-
 
 
 class Drain:

@@ -35,7 +35,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _began = False
     _refusal: tuple[int, str, str] | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    # The parameter is narrowed from asyncio's BaseTransport to Transport, as uvicorn's own connection_made does.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
         super().connection_made(transport)
         self._arm_header_timer()
 

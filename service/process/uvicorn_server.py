@@ -72,7 +72,8 @@ def serve(settings: ServiceSettings) -> None:
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         http=guarded_protocol(settings.max_header_bytes, settings.max_headers, settings.request_read_timeout_s),
-        timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]
+        # uvicorn annotates this int but only hands it to loop.call_later, which takes float seconds.
+        timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
     )
     DrainingServer(config, drain, settings.drain_timeout_s).run()

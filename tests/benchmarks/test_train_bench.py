@@ -22,9 +22,21 @@ def test_train_bench_times_textbook_and_each_precision_of_the_trainer(tmp_path):
     config.write_text(yaml.safe_dump(tiny_image_config_dict()), encoding="utf-8")
     out = tmp_path / "result.json"
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "train_bench.py"), "--config", str(config), "--iterations", "1",
-         "--rounds", "1", "--out", str(out)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "train_bench.py"),
+            "--config",
+            str(config),
+            "--iterations",
+            "1",
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     result = json.loads(out.read_text(encoding="utf-8"))
     for loop in ("textbook", "trainer", "trainer_bf16"):
@@ -59,11 +71,13 @@ def test_summary_takes_each_loops_median_round_and_its_ratios_to_the_textbook_lo
         "cpu_time_ratio_bf16": 4.0,
         "rounds_it_per_s": rates,
     }
-    slower = summarise({"textbook": [3.0, 1.0], "trainer": [1.0, 2.0]}, {"textbook": [0.1, 0.2], "trainer": [0.3]},
-                       {"trainer": ""})
+    slower = summarise(
+        {"textbook": [3.0, 1.0], "trainer": [1.0, 2.0]}, {"textbook": [0.1, 0.2], "trainer": [0.3]}, {"trainer": ""}
+    )
     assert slower["textbook_it_per_s"] == 2.0 and slower["trainer_it_per_s"] == 1.5  # even counts: mean of the middle
     assert slower["ratio"] == 0.75 and slower["cpu_time_ratio"] == 0.5
     assert slower["textbook_cpu_ms_per_it"] == 150.0 and slower["trainer_cpu_ms_per_it"] == 300.0
-    rounded = summarise({"textbook": [3.0], "trainer": [1.0]}, {"textbook": [0.001], "trainer": [0.0030004]},
-                        {"trainer": ""})
+    rounded = summarise(
+        {"textbook": [3.0], "trainer": [1.0]}, {"textbook": [0.001], "trainer": [0.0030004]}, {"trainer": ""}
+    )
     assert rounded["ratio"] == 0.333 and rounded["trainer_cpu_ms_per_it"] == 3.0 and rounded["cpu_time_ratio"] == 0.333

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
@@ -62,8 +57,15 @@ def launch_replica(models_dir: Path, log_dir: Path) -> Replica:
     port = free_port()
     log = log_dir / f"wgan-serve-{port}.log"
     env = {**os.environ, "WGAN_TORCH_THREADS": "1"}
-    cmd = [str(Path(sys.executable).parent / "wgan-serve"), "--models-dir", str(models_dir),
-           "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        str(Path(sys.executable).parent / "wgan-serve"),
+        "--models-dir",
+        str(models_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     replica = Replica(port=port, proc=proc, log=log)
     try:

@@ -22,7 +22,7 @@ def _config(files: list[str]) -> dict:
     args = [compose]
     for name in files:
         args += ["-f", str(ROOT / name)]
-    result = subprocess.run(args + ["config"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run([*args, "config"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
 

@@ -29,13 +29,16 @@ def test_dashboard_queries_only_exported_metrics(start_replica) -> None:
     replica = start_replica()
     # exercise every op so that labelled histograms and counters have samples
     assert httpx.post(f"{replica.url}/v1/sample", json={"seed": 1, "n": 2}, timeout=30).status_code == 200
-    frames = httpx.post(f"{replica.url}/v1/interpolate", json={"points": [{"seed": 1}, {"seed": 2}], "steps": 3},
-                        timeout=30)
+    frames = httpx.post(
+        f"{replica.url}/v1/interpolate", json={"points": [{"seed": 1}, {"seed": 2}], "steps": 3}, timeout=30
+    )
     assert frames.status_code == 200
     png = base64.b64decode(frames.json()["frames"][0]["data"])
     assert Image.open(io.BytesIO(png)).size[0] > 0
-    assert httpx.post(f"{replica.url}/v1/score", json={"images": [base64.b64encode(png).decode()]},
-                      timeout=30).status_code == 200
+    assert (
+        httpx.post(f"{replica.url}/v1/score", json={"images": [base64.b64encode(png).decode()]}, timeout=30).status_code
+        == 200
+    )
     text = httpx.get(f"{replica.url}/metrics", timeout=5).text
     exported = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
     wanted = _dashboard_metrics()

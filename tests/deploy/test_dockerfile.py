@@ -60,7 +60,9 @@ def test_final_stage_has_no_build_or_dev_installs() -> None:
 
 
 def test_image_installs_through_the_script_ci_uses() -> None:
-    installs = [line for stage in _stages().values() for line in stage if "install.sh" in line and line.startswith("RUN")]
+    installs = [
+        line for stage in _stages().values() for line in stage if "install.sh" in line and line.startswith("RUN")
+    ]
     assert len(installs) == 1
     extras = installs[0].split("install.sh", 1)[1].split()
     assert extras[1] == "serve", "the image installs the serving extra only"

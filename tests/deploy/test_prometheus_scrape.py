@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.deploy.processes import ROOT, free_port, wait_for
+from tests.deploy.processes import ROOT, wait_for
+from tests.ports import free_port
 
 
 def _render_config(target: str, out: Path) -> Path:
@@ -40,9 +41,14 @@ def test_prometheus_scrapes_the_service(tmp_path: Path, start_replica) -> None:
     port = free_port()
     config = _render_config(f"127.0.0.1:{replica.port}", tmp_path / "prometheus.yml")
     proc = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"),
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("wb"),
     )
     prom = f"http://127.0.0.1:{port}"
     try:

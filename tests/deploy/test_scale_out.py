@@ -16,7 +16,8 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from models import latents_for_seeds, load_checkpoint, to_uint8
-from tests.deploy.processes import ROOT, Replica, free_port, wait_for
+from tests.deploy.processes import ROOT, Replica, wait_for
+from tests.ports import free_port
 
 N_BEFORE = 200
 N_AFTER = 100
@@ -40,7 +41,8 @@ def _sample_count(replica: Replica) -> float:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "wgan_requests_total" and sample.labels.get("endpoint") == "/v1/sample"
+        if sample.name == "wgan_requests_total"
+        and sample.labels.get("endpoint") == "/v1/sample"
         and sample.labels.get("status") == "200"
     )
 
@@ -51,8 +53,11 @@ def test_two_replicas_behind_nginx(tmp_path: Path, start_replica, models_dir: Pa
     first, second = start_replica(), start_replica()
     port = free_port()
     conf = _render_nginx([first.port, second.port], port, tmp_path)
-    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
-                             "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [nginx, "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     lb = f"http://127.0.0.1:{port}"
     checkpoint = load_checkpoint(next(models_dir.glob("*.safetensors")))
     z_dim = checkpoint.metadata.z_dim

@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.deploy.processes import Replica, free_port, wait_for
+from tests.deploy.processes import Replica, wait_for
+from tests.ports import free_port
 
 
 def start_serve(models_dir: Path, log: Path, *flags: str, ready_timeout: float = 90.0) -> Replica:

@@ -1,3 +1,5 @@
+from typing import Literal
+
 import pytest
 import torch
 
@@ -14,7 +16,7 @@ from models import (
 
 @pytest.mark.parametrize("resolution", [8, 16, 32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_image_shapes_and_range(resolution: int, channels: int) -> None:
+def test_image_shapes_and_range(resolution: int, channels: Literal[1, 3]) -> None:
     gen = build_generator(ImageGeneratorConfig(z_dim=16, channels=channels, resolution=resolution, width=8)).eval()
     critic = build_critic(ImageCriticConfig(channels=channels, resolution=resolution, width=8))
     images = gen(torch.randn(3, 16))
@@ -24,7 +26,7 @@ def test_image_shapes_and_range(resolution: int, channels: int) -> None:
 
 
 @pytest.mark.parametrize("norm", ["none", "layer", "instance", "spectral"])
-def test_critic_norms_are_per_sample(norm: str) -> None:
+def test_critic_norms_are_per_sample(norm: Literal["none", "layer", "instance", "spectral"]) -> None:
     critic = build_critic(ImageCriticConfig(resolution=16, width=8, norm=norm)).eval()
     assert not has_batch_norm(critic)
     x = torch.randn(4, 1, 16, 16)

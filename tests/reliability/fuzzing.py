@@ -15,9 +15,10 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
+from schemathesis import APIOperation, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -66,32 +67,46 @@ def fuzz(base_url: str, examples: int, headers: dict[str, str] | None = None) ->
     report = FuzzReport()
     with requests.Session() as session:
         for result in schema.get_all_operations():
+            if isinstance(result, Err):
+                raise result.err()  # an operation the document describes in a way schemathesis cannot read
             operation = result.ok()
-            label = f"{operation.method.upper()} {operation.path}"
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-                @given(case=operation.as_strategy(generation_mode=mode))
-                @settings(
-                    max_examples=examples,
-                    deadline=None,
-                    database=None,
-                    derandomize=True,
-                    phases=[Phase.explicit, Phase.generate],
-                    suppress_health_check=list(HealthCheck),
-                )
-                def send(case: schemathesis.Case) -> None:
-                    response = case.call(base_url=base_url, session=session, headers=headers, timeout=30)
-                    report.cases[label] += 1
-                    report.statuses[response.status_code] += 1
-                    try:
-                        case.validate_response(response, checks=CHECKS, headers=headers)
-                    except FailureGroup as group:
-                        for failure in group.exceptions:
-                            key = f"{label}: {failure.title}"
-                            report.failures.setdefault(key, f"{failure.message}\n{case.as_curl_command()}")
-
-                try:
-                    send()
-                except Unsatisfiable:
-                    pass  # nothing in this operation can be made invalid (no parameters, no body)
+                _fuzz_operation(operation, mode, base_url, session, headers, examples, report)
     return report
+
+
+def _fuzz_operation(
+    operation: APIOperation,
+    mode: GenerationMode,
+    base_url: str,
+    session: requests.Session,
+    headers: dict[str, str] | None,
+    examples: int,
+    report: FuzzReport,
+) -> None:
+    label = f"{operation.method.upper()} {operation.path}"
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def send(case: schemathesis.Case) -> None:
+        response = case.call(base_url=base_url, session=session, headers=headers, timeout=30)
+        report.cases[label] += 1
+        report.statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, checks=CHECKS, headers=headers)
+        except FailureGroup as group:
+            for failure in group.exceptions:
+                key = f"{label}: {failure.title}"
+                report.failures.setdefault(key, f"{failure.message}\n{case.as_curl_command()}")
+
+    try:
+        send()
+    except Unsatisfiable:
+        pass  # nothing in this operation can be made invalid (no parameters, no body)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models import load_checkpoint, latents_for_seeds, to_uint8
+from models import latents_for_seeds, load_checkpoint, to_uint8
 from tests.deploy.processes import ROOT
 from tests.e2e.serve_process import start_serve
 

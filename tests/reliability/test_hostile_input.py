@@ -128,9 +128,13 @@ def test_a_multipart_body_with_10000_parts_is_refused(server: Replica, digit: np
     boundary = "hostile-boundary"
     png = base64.b64decode(encode(Image.fromarray(digit)))
     part = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n'
-        "Content-Type: image/png\r\n\r\n"
-    ).encode() + png + b"\r\n"
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png
+        + b"\r\n"
+    )
     body = part * 10_000 + f"--{boundary}--\r\n".encode()
     assert len(body) < 8 * 1024 * 1024
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}

@@ -152,11 +152,13 @@ def test_bad_files_are_refused_and_the_old_version_keeps_serving(
     buffer = io.BytesIO()
     torch.save({"state_dict": MarkerOnUnpickle(marker)}, buffer)
     bad_files["torch.save"] = buffer.getvalue()
-    refusals = 0
-    for kind, data in bad_files.items():
+
+    def refused(times: int) -> Callable[[], bool]:
+        return lambda: server.log.read_text().count("refusing digits.safetensors") >= times
+
+    for refusals, (kind, data) in enumerate(bad_files.items(), start=1):
         drop_in(folder / "digits.safetensors", data)
-        refusals += 1
-        wait_until(lambda: server.log.read_text().count("refusing digits.safetensors") >= refusals)
+        wait_until(refused(refusals))
         assert served_version(server) == old, kind
         assert httpx.post(f"{server.url}/v1/sample", json={"seed": 1}).status_code == 200, kind
     assert not marker.exists(), "a pickle was unpickled"

@@ -73,8 +73,9 @@ def unsafe_uses(source: str) -> list[str]:
             if name in _UNSAFE_CALLS:
                 found.append(name)
             for kw in node.keywords:
-                if (kw.arg, getattr(kw.value, "value", None)) in (("allow_pickle", True), ("weights_only", False)):
-                    found.append(f"{kw.arg}={kw.value.value}")  # type: ignore[attr-defined]
+                value = kw.value.value if isinstance(kw.value, ast.Constant) else None
+                if (kw.arg, value) in (("allow_pickle", True), ("weights_only", False)):
+                    found.append(f"{kw.arg}={value!r}")
     return found
 
 

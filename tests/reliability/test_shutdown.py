@@ -67,22 +67,24 @@ def test_past_the_drain_timeout_the_process_still_exits_0_in_time(models_dir: Pa
     flags = ["--torch-threads", "1", "--max-batch-size", "4096", "--max-wait-ms", "10000", "--drain-timeout-s", "1"]
     server = start_serve(models_dir, log, *flags)
 
-    async def scenario() -> tuple[int | None, float]:
+    async def scenario() -> tuple[int | str, float]:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             stuck = asyncio.create_task(client.post("/v1/sample", json={"seed": 1}))
             await asyncio.sleep(0.5)
             server.proc.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             try:
-                status: int | None = (await stuck).status_code
-            except httpx.HTTPError:
-                status = None  # the connection was closed under it: also a clean end
-        return status, signalled
+                outcome: int | str = (await stuck).status_code
+            except httpx.HTTPError as exc:
+                # The connection closed under it. docs/operations.md promises a 503 past the drain timeout, not a
+                # dropped connection, so this fails the assertion below; kept as text to say what happened.
+                outcome = f"no answer: {exc!r}"
+        return outcome, signalled
 
-    status, signalled = asyncio.run(scenario())
+    outcome, signalled = asyncio.run(scenario())
     code = server.proc.wait(timeout=30)
     assert code == 0, log.read_text()[-3000:]
     assert time.monotonic() - signalled < 8
-    assert status == 503
+    assert outcome == 503, outcome
     assert "drain timeout: 1 request(s) still in flight; answering them 503" in log.read_text()
     assert "Traceback" not in log.read_text()

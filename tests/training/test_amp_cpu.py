@@ -9,14 +9,16 @@ from training import TrainConfig, Trainer, train
 
 
 def _config(amp: str) -> TrainConfig:
-    return TrainConfig.model_validate({
-        "name": f"cpu-{amp}",
-        "seed": 5,
-        "data": {"dataset": "digits", "resolution": 16},
-        "model": {"generator": {"z_dim": 8, "width": 16}, "critic": {"width": 16, "norm": "layer"}},
-        "train": {"iterations": 20, "batch_size": 32, "sample_every": 0, "threads": 1, "amp": amp},
-        "eval": {"reference_samples": 64, "grid_size": 2},
-    })
+    return TrainConfig.model_validate(
+        {
+            "name": f"cpu-{amp}",
+            "seed": 5,
+            "data": {"dataset": "digits", "resolution": 16},
+            "model": {"generator": {"z_dim": 8, "width": 16}, "critic": {"width": 16, "norm": "layer"}},
+            "train": {"iterations": 20, "batch_size": 32, "sample_every": 0, "threads": 1, "amp": amp},
+            "eval": {"reference_samples": 64, "grid_size": 2},
+        }
+    )
 
 
 def test_bf16_on_cpu_trains_finite_float32_weights_that_differ_from_the_fp32_run(tmp_path):
@@ -35,7 +37,7 @@ def test_bf16_on_cpu_trains_finite_float32_weights_that_differ_from_the_fp32_run
 def test_bf16_forward_passes_run_in_bfloat16_on_cpu(tmp_path):
     trainer = Trainer(_config("bf16"), tmp_path, torch.device("cpu"), progress=False)
     seen: set[torch.dtype] = set()
-    hook = trainer.nets.critic.features[0].register_forward_hook(lambda m, i, out: seen.add(out.dtype))
+    hook = trainer.nets.critic.get_submodule("features.0").register_forward_hook(lambda m, i, out: seen.add(out.dtype))
     try:
         stats = trainer.critic_phase()
     finally:

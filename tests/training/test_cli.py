@@ -34,8 +34,23 @@ def config_file(tmp_path: Path) -> Path:
 
 def test_wgan_train_then_wgan_eval(tmp_path, config_file):
     out = tmp_path / "run"
-    proc = _run("-m", "training", "--config", str(config_file), "--out", str(out), "--iterations", "5",
-                "--device", "cpu", "--set", "train.batch_size=16", "--set", "name=renamed", "--no-progress")
+    proc = _run(
+        "-m",
+        "training",
+        "--config",
+        str(config_file),
+        "--out",
+        str(out),
+        "--iterations",
+        "5",
+        "--device",
+        "cpu",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "name=renamed",
+        "--no-progress",
+    )
     assert proc.returncode == 0, proc.stderr
     checkpoint = out / "renamed.safetensors"
     assert f"checkpoint: {checkpoint}" in proc.stdout

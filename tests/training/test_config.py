@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from models import ImageCriticConfig, PointCriticConfig, build_critic, has_batch_norm
+from models import (
+    ImageCriticConfig,
+    ImageGeneratorConfig,
+    PointCriticConfig,
+    PointGeneratorConfig,
+    build_critic,
+    has_batch_norm,
+)
 from training.config import ConfigError, TrainConfig, apply_overrides, config_from_dict, load_config
 from training.networks import build_networks
 
@@ -37,28 +44,35 @@ def test_unknown_keys_are_refused_naming_the_key(raw, where):
 
 
 def test_unknown_dataset_is_refused_with_the_choices():
-    with pytest.raises(ConfigError, match="unknown dataset 'cifar'.*ring8"):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'cifar'.*ring8"):
         config_from_dict({"data": {"dataset": "cifar"}})
 
 
 def test_set_overrides_parse_yaml_scalars():
     cfg = config_from_dict(
         {"name": "x", "data": {"dataset": "grid25"}},
-        ["train.batch_size=128", "optim.lr_critic=2e-4", "train.ema_decay=0.999", "optim.betas=[0.5, 0.99]",
-         "optim.lr_decay=true", "name=other", "model.generator.hidden=64"],
+        [
+            "train.batch_size=128",
+            "optim.lr_critic=2e-4",
+            "train.ema_decay=0.999",
+            "optim.betas=[0.5, 0.99]",
+            "optim.lr_decay=true",
+            "name=other",
+            "model.generator.hidden=64",
+        ],
     )
     assert cfg.train.batch_size == 128 and cfg.optim.lr_critic == 2e-4 and cfg.train.ema_decay == 0.999
     assert cfg.optim.betas == (0.5, 0.99) and cfg.optim.lr_decay is True and cfg.name == "other"
-    assert cfg.model.generator.hidden == 64
+    assert isinstance(cfg.model.generator, PointGeneratorConfig) and cfg.model.generator.hidden == 64
 
 
 def test_set_overrides_do_not_mutate_the_input_and_reject_bad_paths():
     raw = {"train": {"batch_size": 8}}
     apply_overrides(raw, ["train.batch_size=16"])
     assert raw == {"train": {"batch_size": 8}}
-    with pytest.raises(ConfigError, match="KEY.PATH=VALUE"):
+    with pytest.raises(ConfigError, match=r"KEY\.PATH=VALUE"):
         config_from_dict({}, ["train.batch_size"])
-    with pytest.raises(ConfigError, match="train.batch_size is a value"):
+    with pytest.raises(ConfigError, match=r"train\.batch_size is a value"):
         config_from_dict({"train": {"batch_size": 8}}, ["train.batch_size.x=1"])
     with pytest.raises(ConfigError, match="unknown key"):
         config_from_dict({}, ["train.nope=1"])
@@ -67,6 +81,7 @@ def test_set_overrides_do_not_mutate_the_input_and_reject_bad_paths():
 def test_image_geometry_follows_the_data_section():
     cfg = config_from_dict({"data": {"dataset": "mnist5k", "resolution": 16, "channels": 3}})
     g, c = cfg.model.generator, cfg.model.critic
+    assert isinstance(g, ImageGeneratorConfig) and isinstance(c, ImageCriticConfig)
     assert (g.kind, g.resolution, g.channels) == ("image", 16, 3)
     assert (c.kind, c.resolution, c.channels) == ("image", 16, 3)
     with pytest.raises(ConfigError, match="must match data"):
@@ -75,14 +90,15 @@ def test_image_geometry_follows_the_data_section():
 
 @pytest.mark.parametrize("dataset", ["ring8", "mnist5k"])
 def test_batch_norm_critic_is_refused_with_a_gradient_penalty(dataset):
-    with pytest.raises(ConfigError, match="batch norm.*per sample"):
+    with pytest.raises(ConfigError, match=r"batch norm.*per sample"):
         config_from_dict({"data": {"dataset": dataset}, "model": {"critic": {"norm": "batch"}}})
 
 
 @pytest.mark.parametrize("norm", ["none", "layer", "instance", "spectral"])
 def test_no_batch_norm_reaches_an_image_gp_critic(norm):
-    cfg = config_from_dict({"data": {"dataset": "digits", "resolution": 16},
-                            "model": {"critic": {"norm": norm, "width": 8}}})
+    cfg = config_from_dict(
+        {"data": {"dataset": "digits", "resolution": 16}, "model": {"critic": {"norm": norm, "width": 8}}}
+    )
     nets = build_networks(cfg, device="cpu")
     assert isinstance(cfg.model.critic, ImageCriticConfig)
     assert not has_batch_norm(nets.critic)

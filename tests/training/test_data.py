@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from training.config import DataConfig
-from training.data import DataError, load_dataset
+from training.data import DataError, MixtureDataset, TensorDataset, load_dataset
 from training.data.base import stratified_split
 from training.data.mnist import read_mnist5k
 from training.data.toy import grid25_centres, ring8_centres
@@ -19,6 +19,13 @@ from training.data.toy import grid25_centres, ring8_centres
 
 def _gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
+
+
+def _in_memory(config: DataConfig, kind: str = "image") -> TensorDataset:
+    """A dataset whose training split is held in memory (images, npz arrays), for the tests that read it."""
+    ds = load_dataset(config, kind)
+    assert isinstance(ds, TensorDataset)
+    return ds
 
 
 def test_ring8_centres_are_on_a_circle_without_the_endpoint():
@@ -39,6 +46,7 @@ def test_grid25_centres():
 @pytest.mark.parametrize("name, std", [("ring8", 0.02), ("grid25", 0.05)])
 def test_mixture_samples_sit_near_their_centres(name, std):
     ds = load_dataset(DataConfig(dataset=name))
+    assert isinstance(ds, MixtureDataset) and ds.centres is not None
     x = ds.sample(4000, _gen())
     assert x.shape == (4000, 2) and ds.kind == "points"
     nearest = torch.cdist(x, ds.centres).min(dim=1).values
@@ -70,17 +78,17 @@ def test_mnist5k_file_and_split():
     _, held = stratified_split(labels, 500, 1234)
     assert np.bincount(labels[held]).tolist() == [50] * 10
 
-    ds = load_dataset(DataConfig(dataset="mnist5k"))
+    ds = _in_memory(DataConfig(dataset="mnist5k"))
     assert ds.train.shape == (4500, 1, 32, 32) and ds.heldout.shape == (500, 1, 32, 32)
     assert ds.train.dtype == torch.float32
     assert ds.train.min() == -1.0 and ds.train.max() == 1.0
     assert (ds.train[:, :, :2, :] == -1).all()  # the 2-pixel padding is background
-    again = load_dataset(DataConfig(dataset="mnist5k"))
+    again = _in_memory(DataConfig(dataset="mnist5k"))
     assert torch.equal(ds.heldout, again.heldout)
 
 
 def test_digits_resized_with_a_stratified_heldout():
-    ds = load_dataset(DataConfig(dataset="digits", resolution=16, channels=3))
+    ds = _in_memory(DataConfig(dataset="digits", resolution=16, channels=3))
     assert ds.heldout.shape == (180, 3, 16, 16)
     assert ds.train.shape == (1797 - 180, 3, 16, 16)
     assert -1.0 <= ds.train.min() < 0 < ds.train.max() <= 1.0
@@ -100,7 +108,7 @@ def test_folder_of_images_skips_a_corrupt_file_by_name(tmp_path, caplog):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     (tmp_path / "notes.txt").write_text("ignored: not an image suffix")
     with caplog.at_level(logging.WARNING):
-        ds = load_dataset(DataConfig(dataset=f"folder:{tmp_path}", resolution=16, channels=1, heldout=2))
+        ds = _in_memory(DataConfig(dataset=f"folder:{tmp_path}", resolution=16, channels=1, heldout=2))
     assert "broken.png" in caplog.text
     assert ds.info["skipped"] == ["broken.png"] and ds.info["skipped_count"] == 1 and ds.info["files"] == 7
     assert ds.train.shape == (4, 1, 16, 16) and ds.heldout.shape == (2, 1, 16, 16)
@@ -109,7 +117,7 @@ def test_folder_of_images_skips_a_corrupt_file_by_name(tmp_path, caplog):
 
 def test_folder_rgb_and_errors(tmp_path):
     _write_images(tmp_path, n=3)
-    ds = load_dataset(DataConfig(dataset=f"folder:{tmp_path}", resolution=8, channels=3))
+    ds = _in_memory(DataConfig(dataset=f"folder:{tmp_path}", resolution=8, channels=3))
     assert ds.train.shape[1:] == (3, 8, 8) and ds.heldout.shape[0] == 1
     with pytest.raises(DataError, match="not a directory"):
         load_dataset(DataConfig(dataset=f"folder:{tmp_path / 'nope'}"))
@@ -122,19 +130,19 @@ def test_folder_rgb_and_errors(tmp_path):
 def test_npz_images_in_several_layouts(tmp_path):
     nhwc = np.random.default_rng(0).integers(0, 256, size=(20, 12, 12, 3), dtype=np.uint8)
     np.savez(tmp_path / "nhwc.npz", images=nhwc)
-    ds = load_dataset(DataConfig(dataset=f"npz:{tmp_path / 'nhwc.npz'}", resolution=8, channels=1))
+    ds = _in_memory(DataConfig(dataset=f"npz:{tmp_path / 'nhwc.npz'}", resolution=8, channels=1))
     assert ds.train.shape == (18, 1, 8, 8) and ds.heldout.shape == (2, 1, 8, 8)
 
     nchw = np.random.default_rng(1).uniform(-1, 1, size=(10, 1, 16, 16)).astype(np.float32)
     np.savez(tmp_path / "split.npz", train=nchw, heldout=nchw[:3])
-    ds = load_dataset(DataConfig(dataset=f"npz:{tmp_path / 'split.npz'}", resolution=16, channels=1))
+    ds = _in_memory(DataConfig(dataset=f"npz:{tmp_path / 'split.npz'}", resolution=16, channels=1))
     assert ds.train.shape == (10, 1, 16, 16) and ds.heldout.shape == (3, 1, 16, 16)
     torch.testing.assert_close(ds.train, torch.from_numpy(nchw), atol=1 / 127.5, rtol=0)
 
 
 def test_npz_points_and_bad_files(tmp_path):
     np.savez(tmp_path / "pts.npz", points=np.random.default_rng(0).normal(size=(50, 2)))
-    ds = load_dataset(DataConfig(dataset=f"npz:{tmp_path / 'pts.npz'}"), kind="points")
+    ds = _in_memory(DataConfig(dataset=f"npz:{tmp_path / 'pts.npz'}"), kind="points")
     assert ds.kind == "points" and ds.train.shape == (45, 2) and ds.heldout.shape == (5, 2)
     with pytest.raises(DataError, match="2-D arrays are points"):
         load_dataset(DataConfig(dataset=f"npz:{tmp_path / 'pts.npz'}"), kind="image")

@@ -36,8 +36,9 @@ def test_three_sigma_boundary_and_far_samples():
 
 
 def test_mixture_for_known_datasets_only():
-    assert mixture_for("grid25")[1] == GRID25_STD
-    assert mixture_for("ring8")[0].shape == (8, 2)
+    grid25, ring8 = mixture_for("grid25"), mixture_for("ring8")
+    assert grid25 is not None and grid25[1] == GRID25_STD
+    assert ring8 is not None and ring8[0].shape == (8, 2)
     assert mixture_for("swissroll") is None and mixture_for("mnist5k") is None
 
 

@@ -8,7 +8,8 @@ from models import ImageGeneratorConfig, build_generator
 from training.fold_convs import FoldConvTranspose2d, use_fold_convs
 
 
-def _assert_close_rel(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> None:
+def _assert_close_rel(a: torch.Tensor | None, b: torch.Tensor | None, rel: float = 1e-5) -> None:
+    assert a is not None and b is not None
     assert (a - b).abs().max().item() <= rel * max(b.abs().max().item(), 1e-12)
 
 
@@ -17,8 +18,9 @@ def _assert_close_rel(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-5) -> No
     [(8, 4, 2, 1, 0, 6), (5, 3, 1, 1, 0, 7), (4, 4, 1, 0, 0, 1), (6, 3, 2, 1, 1, 5)],
 )
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_same_output_and_gradients_as_conv_transpose(c_in, kernel, stride, padding, output_padding, size,
-                                                     channels_last):
+def test_same_output_and_gradients_as_conv_transpose(
+    c_in, kernel, stride, padding, output_padding, size, channels_last
+):
     torch.manual_seed(0)
     ref = nn.ConvTranspose2d(c_in, 1, kernel, stride, padding, output_padding)
     fold = FoldConvTranspose2d.replacing(copy.deepcopy(ref))
@@ -34,6 +36,7 @@ def test_same_output_and_gradients_as_conv_transpose(c_in, kernel, stride, paddi
     (out_fold * weights).sum().backward()
     _assert_close_rel(x_fold.grad, x_ref.grad)
     _assert_close_rel(fold.weight.grad, ref.weight.grad)
+    assert fold.bias is not None and ref.bias is not None
     _assert_close_rel(fold.bias.grad, ref.bias.grad)
 
 
@@ -45,7 +48,7 @@ def test_generator_keeps_its_parameters_state_dict_and_random_stream():
     rng = torch.get_rng_state()
     assert use_fold_convs(gen) == 1  # only the last layer has one output channel
     assert torch.equal(rng, torch.get_rng_state())
-    assert [p is q for p, q in zip(params, gen.parameters())] == [True] * len(params)
+    assert [p is q for p, q in zip(params, gen.parameters(), strict=True)] == [True] * len(params)
     assert list(gen.state_dict()) == list(ref.state_dict())
     assert sum(isinstance(m, FoldConvTranspose2d) for m in gen.modules()) == 1
     gen.eval()

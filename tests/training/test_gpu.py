@@ -11,13 +11,15 @@ from training.config import ConfigError
 
 
 def _config(amp: str) -> TrainConfig:
-    return TrainConfig.model_validate({
-        "name": f"amp-{amp}",
-        "data": {"dataset": "digits", "resolution": 16},
-        "model": {"generator": {"z_dim": 8, "width": 16}, "critic": {"width": 16, "norm": "layer"}},
-        "train": {"iterations": 25, "batch_size": 32, "sample_every": 0, "amp": amp},
-        "eval": {"reference_samples": 64, "grid_size": 2},
-    })
+    return TrainConfig.model_validate(
+        {
+            "name": f"amp-{amp}",
+            "data": {"dataset": "digits", "resolution": 16},
+            "model": {"generator": {"z_dim": 8, "width": 16}, "critic": {"width": 16, "norm": "layer"}},
+            "train": {"iterations": 25, "batch_size": 32, "sample_every": 0, "amp": amp},
+            "eval": {"reference_samples": 64, "grid_size": 2},
+        }
+    )
 
 
 def test_fp16_needs_cuda(tmp_path):

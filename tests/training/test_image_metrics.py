@@ -30,8 +30,8 @@ def metrics() -> ClassifierMetrics:
 
 
 def test_the_shipped_classifier_reaches_97_percent_on_the_heldout_split(mnist5k):
-    from training.data.mnist import read_mnist5k
     from training.data.base import stratified_split
+    from training.data.mnist import read_mnist5k
 
     loaded = load_classifier()
     assert loaded.test_accuracy >= 0.97
@@ -102,12 +102,15 @@ def test_a_final_mnist5k_checkpoint_and_wgan_eval_carry_the_figures(tmp_path):
     from training.eval_cli import evaluate_checkpoint
     from training.eval_cli import main as eval_main
 
-    config = TrainConfig.model_validate({
-        "name": "tiny-mnist", "data": {"dataset": "mnist5k"},
-        "model": {"generator": {"z_dim": 8, "width": 8}, "critic": {"width": 8, "norm": "layer"}},
-        "train": {"iterations": 3, "batch_size": 16, "sample_every": 0, "threads": 1},
-        "eval": {"reference_samples": 32, "grid_size": 2, "quality_samples": 200},
-    })
+    config = TrainConfig.model_validate(
+        {
+            "name": "tiny-mnist",
+            "data": {"dataset": "mnist5k"},
+            "model": {"generator": {"z_dim": 8, "width": 8}, "critic": {"width": 8, "norm": "layer"}},
+            "train": {"iterations": 3, "batch_size": 16, "sample_every": 0, "threads": 1},
+            "eval": {"reference_samples": 32, "grid_size": 2, "quality_samples": 200},
+        }
+    )
     path = train(config, tmp_path, device="cpu", progress=False)
     stored = load_checkpoint(path).metadata.training["final_metrics"]["quality"]
     assert stored["protocol"]["generated_samples"] == 200 and stored["protocol"]["real_samples"] == 500

@@ -14,13 +14,15 @@ from training.loop import resolve_device
 
 
 def _points_config(**train_overrides) -> TrainConfig:
-    return TrainConfig.model_validate({
-        "name": "pts",
-        "data": {"dataset": "grid25", "heldout": 300},
-        "model": {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}},
-        "train": {"iterations": 30, "batch_size": 32, "sample_every": 0, "threads": 1, **train_overrides},
-        "eval": {"reference_samples": 100, "point_samples": 400},
-    })
+    return TrainConfig.model_validate(
+        {
+            "name": "pts",
+            "data": {"dataset": "grid25", "heldout": 300},
+            "model": {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}},
+            "train": {"iterations": 30, "batch_size": 32, "sample_every": 0, "threads": 1, **train_overrides},
+            "eval": {"reference_samples": 100, "point_samples": 400},
+        }
+    )
 
 
 def test_point_run_writes_a_loadable_checkpoint_with_mode_figures(tiny_points_checkpoint):
@@ -65,7 +67,10 @@ def test_periodic_outputs_ema_and_metrics_log(tmp_path):
     final = train(cfg, tmp_path, device="cpu", progress=False)
     assert final == tmp_path / "pts.safetensors"
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
-        "final.png", "iter_000010.png", "iter_000020.png"]
+        "final.png",
+        "iter_000010.png",
+        "iter_000020.png",
+    ]
     snapshots = sorted((tmp_path / "checkpoints").iterdir())
     assert [p.name for p in snapshots] == ["pts-000010.safetensors", "pts-000020.safetensors"]
     assert load_checkpoint(snapshots[0]).metadata.training["stopped_by"] == "in progress"

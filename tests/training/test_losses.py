@@ -3,6 +3,8 @@ known in closed form, and proof that the trainer's critic step computes its loss
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 import torch
 from torch import nn
@@ -86,7 +88,8 @@ def test_the_penalty_uses_the_penalty_critic_and_the_given_interpolation_stream(
 
 
 def test_constrain_critic_clips_weights_for_the_clip_variant_only():
-    for variant, bound in (("clip", 0.01), ("gp", 4.0), ("spectral", 4.0)):
+    cases: list[tuple[Literal["clip", "gp", "spectral"], float]] = [("clip", 0.01), ("gp", 4.0), ("spectral", 4.0)]
+    for variant, bound in cases:
         critic = LinearCritic(torch.tensor([3.0, -4.0]))
         constrain_critic(LossConfig(variant=variant, clip_value=0.01), critic)
         assert critic.w.abs().max().item() == pytest.approx(bound)
@@ -110,12 +113,14 @@ def test_the_trainers_critic_step_computes_its_loss_with_these_functions(tmp_pat
         return calls[-1]
 
     monkeypatch.setattr(losses, "gradient_penalty", spy)
-    config = TrainConfig.model_validate({
-        "data": {"dataset": "ring8", "heldout": 100},
-        "model": {"generator": {"hidden": 8, "depth": 1}, "critic": {"hidden": 8, "depth": 1}},
-        "train": {"batch_size": 16, "threads": 1},
-        "optim": {"n_critic": 2},
-    })
+    config = TrainConfig.model_validate(
+        {
+            "data": {"dataset": "ring8", "heldout": 100},
+            "model": {"generator": {"hidden": 8, "depth": 1}, "critic": {"hidden": 8, "depth": 1}},
+            "train": {"batch_size": 16, "threads": 1},
+            "optim": {"n_critic": 2},
+        }
+    )
     trainer = Trainer(config, tmp_path, torch.device("cpu"), progress=False)
     stats = trainer.critic_phase()
     assert len(calls) == 2  # one penalty per critic step

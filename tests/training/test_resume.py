@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import torch
@@ -17,29 +18,40 @@ from training.resume import RESUME_FILE, ResumeError, load_resume_state
 
 def _config(iterations: int, **train_overrides) -> TrainConfig:
     """digits 16x16 with a batch-norm generator, EMA and fp32 Adam: every piece of state a resume must carry."""
-    return TrainConfig.model_validate({
-        "name": "resume",
-        "seed": 3,
-        "data": {"dataset": "digits", "resolution": 16},
-        "model": {"generator": {"z_dim": 8, "width": 8}, "critic": {"width": 8, "norm": "layer"}},
-        "loss": {"drift": 0.001},
-        "train": {"iterations": iterations, "batch_size": 16, "sample_every": 0, "threads": 1, "log_every": 1,
-                  "resume_every": 0, "ema_decay": 0.9, **train_overrides},
-        "eval": {"reference_samples": 32, "grid_size": 2},
-    })
+    return TrainConfig.model_validate(
+        {
+            "name": "resume",
+            "seed": 3,
+            "data": {"dataset": "digits", "resolution": 16},
+            "model": {"generator": {"z_dim": 8, "width": 8}, "critic": {"width": 8, "norm": "layer"}},
+            "loss": {"drift": 0.001},
+            "train": {
+                "iterations": iterations,
+                "batch_size": 16,
+                "sample_every": 0,
+                "threads": 1,
+                "log_every": 1,
+                "resume_every": 0,
+                "ema_decay": 0.9,
+                **train_overrides,
+            },
+            "eval": {"reference_samples": 32, "grid_size": 2},
+        }
+    )
 
 
 def _assert_same_state(a: object, b: object, where: str = "state") -> None:
     """Equal resume states, entry by entry: the same keys and lengths at every level, bit-equal tensors and equal
     values below them. Only the clock (`elapsed_s`) may differ between two runs."""
     if isinstance(a, dict):
-        assert isinstance(b, dict) and list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
+        assert isinstance(b, dict), f"{where}: {b!r} is not a dict"
+        assert list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
         for key in a:
             if key != "elapsed_s":
                 _assert_same_state(a[key], b[key], f"{where}.{key}")
     elif isinstance(a, (list, tuple)):
         assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: lengths differ"
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _assert_same_state(x, y, f"{where}[{i}]")
     elif isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), f"{where} differs"
@@ -48,8 +60,12 @@ def _assert_same_state(a: object, b: object, where: str = "state") -> None:
 
 
 def test_the_state_comparison_fails_on_a_missing_or_different_entry():
-    state = {"opt": {"state": {0: {"step": torch.tensor(3.0)}, 1: {"step": torch.tensor(3.0)}}},
-             "rng": [{"data": torch.arange(4)}], "schedulers": [{"last_epoch": 5}], "elapsed_s": 1.0}
+    state: dict[str, Any] = {
+        "opt": {"state": {0: {"step": torch.tensor(3.0)}, 1: {"step": torch.tensor(3.0)}}},
+        "rng": [{"data": torch.arange(4)}],
+        "schedulers": [{"last_epoch": 5}],
+        "elapsed_s": 1.0,
+    }
     _assert_same_state(state, {**state, "elapsed_s": 2.0})
     for broken in (
         {**state, "opt": {"state": {0: state["opt"]["state"][0]}}},  # an optimiser entry missing
@@ -69,8 +85,9 @@ def test_stopping_at_k_and_resuming_to_n_equals_an_uninterrupted_run(tmp_path, a
     assert load_resume_state(tmp_path / "split" / RESUME_FILE)["iteration"] == 5
     resumed = train(_config(12, amp=amp), tmp_path / "split", device="cpu", progress=False, resume=True)
 
-    _assert_same_state(load_resume_state(tmp_path / "straight" / RESUME_FILE),
-                       load_resume_state(tmp_path / "split" / RESUME_FILE))
+    _assert_same_state(
+        load_resume_state(tmp_path / "straight" / RESUME_FILE), load_resume_state(tmp_path / "split" / RESUME_FILE)
+    )
     a, b = load_checkpoint(straight), load_checkpoint(resumed)
     _assert_same_state(a.generator.state_dict(), b.generator.state_dict(), "checkpoint generator")
     _assert_same_state(a.critic.state_dict(), b.critic.state_dict(), "checkpoint critic")
@@ -96,10 +113,18 @@ def test_cli_resume_extends_a_finished_run(tmp_path):
     config.write_text(yaml.safe_dump(_config(3).model_dump(mode="json")))
     run = tmp_path / "run"
     train(_config(3), run, device="cpu", progress=False)
-    again = subprocess.run([sys.executable, "-m", "training", "--resume", str(run), "--iterations", "5",
-                            "--no-progress"], capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, "-m", "training", "--resume", str(run), "--iterations", "5", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr
     assert load_checkpoint(run / "resume.safetensors").metadata.training["generator_iterations"] == 5
-    both = subprocess.run([sys.executable, "-m", "training", "--resume", str(run), "--config", str(config)],
-                          capture_output=True, text=True, timeout=300)
+    both = subprocess.run(
+        [sys.executable, "-m", "training", "--resume", str(run), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert both.returncode == 2 and "leave out --config" in both.stderr

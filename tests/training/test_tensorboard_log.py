@@ -22,8 +22,14 @@ def _config_dict(iterations: int) -> dict:
         "seed": 0,
         "data": {"dataset": "ring8", "heldout": 200},
         "model": {"generator": {"hidden": 16, "depth": 2}, "critic": {"hidden": 16, "depth": 2}},
-        "train": {"iterations": iterations, "batch_size": 32, "sample_every": 3, "log_every": 1, "resume_every": 0,
-                  "threads": 1},
+        "train": {
+            "iterations": iterations,
+            "batch_size": 32,
+            "sample_every": 3,
+            "log_every": 1,
+            "resume_every": 0,
+            "threads": 1,
+        },
         "eval": {"reference_samples": 64, "point_samples": 200},
     }
 
@@ -55,7 +61,8 @@ def test_tensorboard_flag_writes_the_metrics_records_as_scalars(tmp_path):
     coverage = [r for r in records if "high_quality_share" in r]
     assert [step for step, _ in scalars["samples/modes_covered"]] == [r["iteration"] for r in coverage] == [3, 6, 6]
     assert [v for _, v in scalars["samples/high_quality_share"]] == pytest.approx(
-        [r["high_quality_share"] for r in coverage])
+        [r["high_quality_share"] for r in coverage]
+    )
 
 
 def test_tensorboard_is_off_by_default(tmp_path):

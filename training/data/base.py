@@ -34,8 +34,13 @@ class Dataset:
         return tuple(self.heldout.shape[1:])
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "shape": list(self.sample_shape),
-                "heldout": int(self.heldout.shape[0]), **self.info}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "shape": list(self.sample_shape),
+            "heldout": int(self.heldout.shape[0]),
+            **self.info,
+        }
 
 
 @dataclass
@@ -56,11 +61,14 @@ class TensorDataset(Dataset):
         return self.train[idx]
 
 
+Sampler = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> [n, 2] points
+
+
 @dataclass
 class MixtureDataset(Dataset):
     """An infinite 2-D distribution: every batch is fresh samples. `centres`/`std` are set for Gaussian mixtures."""
 
-    sampler: Callable[[int, torch.Generator], torch.Tensor] = field(default=lambda n, g: torch.empty(0))
+    sampler: Sampler = field(default=lambda n, g: torch.empty(0))
     centres: torch.Tensor | None = None
     std: float | None = None
 
@@ -69,13 +77,14 @@ class MixtureDataset(Dataset):
 
 
 def stratified_split(labels: np.ndarray, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, heldout): `heldout // n_classes` per class (the remainder from the first classes), fixed by seed."""
+    """Indices (train, heldout): `heldout // n_classes` per class (the remainder from the first classes), fixed by
+    seed."""
     classes = np.unique(labels)
     per_class = np.full(len(classes), heldout // len(classes))
     per_class[: heldout % len(classes)] += 1
     rng = np.random.default_rng(seed)
     held: list[np.ndarray] = []
-    for cls, k in zip(classes, per_class):
+    for cls, k in zip(classes, per_class, strict=True):
         members = np.flatnonzero(labels == cls)
         if k > len(members) - 1:
             raise DataError(f"cannot hold out {k} samples of class {cls}: it has only {len(members)}")

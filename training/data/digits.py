@@ -20,6 +20,9 @@ def load_digits(resolution: int, channels: int, heldout: int | None, heldout_see
     images = uint8_to_tensor(resize_uint8(pixels, resolution, channels))
     train_idx, held_idx = stratified_split(np.asarray(bunch.target), heldout or DEFAULT_HELDOUT, heldout_seed)
     return TensorDataset(
-        name="digits", kind="image", heldout=images[held_idx], train=images[train_idx],
+        name="digits",
+        kind="image",
+        heldout=images[held_idx],
+        train=images[train_idx],
         info={"classes": 10, "source": "sklearn.datasets.load_digits"},
     )

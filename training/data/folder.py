@@ -51,7 +51,14 @@ def load_folder(
     if skipped:
         log.warning("folder dataset %s: skipped %d unreadable file(s) of %d", root, len(skipped), len(files))
     return TensorDataset(
-        name=f"folder:{root}", kind="image", heldout=pixels[held_idx], train=pixels[train_idx],
-        info={"source": str(root), "files": len(files), "skipped_count": len(skipped),
-              "skipped": skipped[:MAX_LISTED_SKIPS]},
+        name=f"folder:{root}",
+        kind="image",
+        heldout=pixels[held_idx],
+        train=pixels[train_idx],
+        info={
+            "source": str(root),
+            "files": len(files),
+            "skipped_count": len(skipped),
+            "skipped": skipped[:MAX_LISTED_SKIPS],
+        },
     )

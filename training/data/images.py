@@ -38,7 +38,7 @@ def pil_to_uint8(images: list[Image.Image]) -> np.ndarray:
 
 def resize_uint8(pixels: np.ndarray, resolution: int, channels: int) -> np.ndarray:
     """[N, H, W, C] uint8 -> [N, R, R, channels] uint8: centre-cropped, resized, channel-converted."""
-    n, h, w, c = pixels.shape
+    _, h, w, c = pixels.shape
     if (h, w, c) == (resolution, resolution, channels):
         return pixels
     mode = "L" if c == 1 else "RGB"

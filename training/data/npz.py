@@ -78,8 +78,11 @@ def load_npz(
     else:
         if train.ndim == 2:
             raise DataError(f"npz dataset {path}: 2-D arrays are points; set model.generator.kind: points")
-        tensors = [uint8_to_tensor(resize_uint8(_to_uint8_nhwc(path, a), resolution, channels))
-                   for a in (train, held) if a is not None]
+        tensors = [
+            uint8_to_tensor(resize_uint8(_to_uint8_nhwc(path, a), resolution, channels))
+            for a in (train, held)
+            if a is not None
+        ]
     if held is None:
         data = tensors[0]
         train_idx, held_idx = random_split(data.shape[0], heldout or default_heldout(data.shape[0]), heldout_seed)
@@ -87,6 +90,9 @@ def load_npz(
     else:
         train_t, held_t = tensors
     return TensorDataset(
-        name=f"npz:{path}", kind="points" if kind == "points" else "image",
-        heldout=held_t, train=train_t, info={"source": str(path)},
+        name=f"npz:{path}",
+        kind="points" if kind == "points" else "image",
+        heldout=held_t,
+        train=train_t,
+        info={"source": str(path)},
     )

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from training.data.base import MixtureDataset
+from training.data.base import MixtureDataset, Sampler
 
 RING8_RADIUS = 2.0
 RING8_STD = 0.02
@@ -29,7 +29,7 @@ def grid25_centres() -> torch.Tensor:
     return torch.stack([xs.flatten(), ys.flatten()], dim=1)  # [25, 2]
 
 
-def _mixture_sampler(centres: torch.Tensor, std: float):
+def _mixture_sampler(centres: torch.Tensor, std: float) -> Sampler:
     def sample(n: int, generator: torch.Generator) -> torch.Tensor:
         idx = torch.randint(centres.shape[0], (n,), generator=generator)
         return centres[idx] + std * torch.randn(n, centres.shape[1], generator=generator)  # [n, 2]
@@ -45,7 +45,7 @@ def _swissroll_sample(n: int, generator: torch.Generator) -> torch.Tensor:
     return points / SWISSROLL_SCALE  # [n, 2]
 
 
-def _heldout(sampler, n: int, seed: int) -> torch.Tensor:
+def _heldout(sampler: Sampler, n: int, seed: int) -> torch.Tensor:
     return sampler(n, torch.Generator("cpu").manual_seed(seed))
 
 
@@ -57,14 +57,21 @@ def load_toy(name: str, heldout: int | None, heldout_seed: int) -> MixtureDatase
         centres, std = grid25_centres(), GRID25_STD
     elif name == "swissroll":
         return MixtureDataset(
-            name=name, kind="points", heldout=_heldout(_swissroll_sample, n_held, heldout_seed),
-            sampler=_swissroll_sample, info={"train": "infinite"},
+            name=name,
+            kind="points",
+            heldout=_heldout(_swissroll_sample, n_held, heldout_seed),
+            sampler=_swissroll_sample,
+            info={"train": "infinite"},
         )
     else:
         raise ValueError(f"unknown toy dataset {name!r}")
     sampler = _mixture_sampler(centres, std)
     return MixtureDataset(
-        name=name, kind="points", heldout=_heldout(sampler, n_held, heldout_seed),
-        sampler=sampler, centres=centres, std=std,
+        name=name,
+        kind="points",
+        heldout=_heldout(sampler, n_held, heldout_seed),
+        sampler=sampler,
+        centres=centres,
+        std=std,
         info={"train": "infinite", "modes": int(centres.shape[0]), "std": std},
     )

@@ -18,7 +18,7 @@ def test_round_trip_through_pillow(channels: int) -> None:
     pixels[1] = 255  # flat images exercise the wrap-around of the Up filter
     files = encode_png_batch(pixels)
     assert len(files) == 4
-    for data, want in zip(files, pixels):
+    for data, want in zip(files, pixels, strict=True):
         image = Image.open(io.BytesIO(data))
         image.load()
         assert image.format == "PNG" and image.mode == ("L" if channels == 1 else "RGB")

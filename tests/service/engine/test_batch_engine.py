@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 
 def make_engine(
-    runner: Runner, pool: ThreadPoolExecutor, metrics: ServiceMetrics | None = None, **limits: float
+    runner: Runner, pool: ThreadPoolExecutor, metrics: ServiceMetrics | None = None, **limits: Any
 ) -> BatchEngine:
     settings = {"max_batch_size": 8, "max_wait_ms": 20.0, "max_queue_items": 1000, "max_queue_ms": 5000.0, **limits}
     engine = BatchEngine(
@@ -59,7 +60,7 @@ def make_engine(
         EngineLimits(**settings),
         metrics or ServiceMetrics(),
         pool,
-        2,  # type: ignore[arg-type]
+        2,
     )
     engine.start()
     return engine

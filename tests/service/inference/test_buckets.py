@@ -33,7 +33,7 @@ def test_every_size_gets_the_smallest_bucket_that_holds_it():
     chosen = {n: bucket_for(n, buckets) for n in range(1, 49)}
     assert chosen[1] == 1 and chosen[2] == 2 and chosen[3] == 4 and chosen[5] == 8
     assert chosen[17] == 32 and chosen[32] == 32 and chosen[33] == 48 and chosen[48] == 48
-    assert all(b is not None and n <= b < 2 * n or b == 48 for n, b in chosen.items())
+    assert all((b is not None and n <= b < 2 * n) or b == 48 for n, b in chosen.items())
     assert bucket_for(49, buckets) is None
     with pytest.raises(ValueError):
         bucket_for(0, buckets)

@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 
 from models import latents_for_seeds, load_checkpoint
-from service.inference.devices import DeviceError, resolve
 from service.inference.backends import BACKENDS, with_backend
+from service.inference.devices import DeviceError, resolve
 from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
 from tests.service.app_client import make_settings, serve_in_process
 from tests.service.toolchain import backend_params, needs_compile_toolchain

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from service.inputs.latent_walk import frame_count, walk
+from service.inputs.latent_walk import Method, frame_count, walk
 
 
 @pytest.mark.parametrize("method", ["slerp", "lerp"])
-def test_path_passes_through_every_key_exactly(method: str) -> None:
+def test_path_passes_through_every_key_exactly(method: Method) -> None:
     keys = torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
-    path = walk(keys, steps=5, method=method)  # type: ignore[arg-type]
+    path = walk(keys, steps=5, method=method)
     assert path.latents.shape == (frame_count(4, 5), 16) == (13, 16)
     for k, index in enumerate([0, 4, 8, 12]):
         assert torch.equal(path.latents[index], keys[k])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.latents import SEED_MAX
+from models import SEED_MAX
 from service.errors import InvalidRequestError, LimitExceededError
 from service.inputs.seeds import latents, resolve_seeds
 

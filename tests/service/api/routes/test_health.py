@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import NotReadyError
 from service.catalog.registry import ModelRegistry, Readiness
+from service.errors import NotReadyError
 from tests.service.app_client import make_settings, serve_in_process
 
 pytestmark = pytest.mark.anyio
@@ -49,15 +49,21 @@ async def test_the_configured_default_model_is_used(models_dir: Path) -> None:
         assert "points" in (await client.post("/v1/sample", json={"seed": 1})).json()
 
 
+def _state(registry: ModelRegistry) -> Readiness:
+    """The registry's state, read through a call: a type checker would otherwise keep the first state it saw
+    asserted, across the calls that change it."""
+    return registry.state
+
+
 def test_the_registry_refuses_requests_while_loading_and_draining() -> None:
     registry = ModelRegistry(None)
-    assert registry.state is Readiness.LOADING
+    assert _state(registry) is Readiness.LOADING
     with pytest.raises(NotReadyError, match="loading"):
         registry.get(None)
     registry.publish([])
-    assert registry.state is Readiness.NO_MODELS
+    assert _state(registry) is Readiness.NO_MODELS
     registry.start_draining()
     with pytest.raises(NotReadyError, match="shutting down"):
         registry.get("anything")
     registry.publish([])  # a loader finishing late does not undo draining
-    assert registry.state is Readiness.DRAINING
+    assert _state(registry) is Readiness.DRAINING

@@ -53,7 +53,7 @@ async def test_raw_latent_points_and_methods(client: httpx.AsyncClient) -> None:
     assert slerp[-1]["data"] == await sample_png(client, 8)
     lerp = (await client.post("/v1/interpolate", json={**mixed, "method": "lerp"})).json()["frames"]
     assert lerp[0]["data"] == slerp[0]["data"] and lerp[-1]["data"] == slerp[-1]["data"]
-    assert any(a["data"] != b["data"] for a, b in zip(slerp[1:-1], lerp[1:-1]))
+    assert any(a["data"] != b["data"] for a, b in zip(slerp[1:-1], lerp[1:-1], strict=True))
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ async def test_animations_are_raw_bytes_with_every_frame(
     response = await client.post("/v1/interpolate", json=body)
     assert response.status_code == 200 and response.headers["content-type"] == media
     animation = Image.open(io.BytesIO(response.content))
-    assert animation.format == pillow_format and animation.n_frames == 9
+    assert animation.format == pillow_format and getattr(animation, "n_frames", 1) == 9
     first = np.asarray(animation.convert("L"))
     png = np.asarray(Image.open(io.BytesIO(base64.b64decode(await sample_png(client, 1)))))
     if fmt == "webp":  # lossless
@@ -109,7 +109,7 @@ async def test_non_finite_latents_are_refused(client: httpx.AsyncClient, bad: st
     any validation, at the position of the offending number."""
     z_dim = (await client.get("/v1/models/digits")).json()["z_dim"]
     latent = ", ".join([bad] + ["0"] * (z_dim - 1))
-    raw = '{"points": [{"seed": 1}, {"latent": [%s]}]}' % latent
+    raw = '{"points": [{"seed": 1}, {"latent": [' + latent + "]}]}"
     response = await client.post("/v1/interpolate", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 400
     error = response.json()["error"]

@@ -20,7 +20,7 @@ async def test_list_and_get_describe_each_checkpoint(client: httpx.AsyncClient, 
     assert listing["default"] == "digits"
     assert [m["name"] for m in listing["models"]] == ["digits", "ring"]
     for info in listing["models"]:
-        assert FIELDS <= set(info)
+        assert set(info) >= FIELDS
         checkpoint = load_checkpoint(models_dir / f"{info['name']}.safetensors")
         meta = checkpoint.metadata
         assert info["version"] == checkpoint.sha256[:12]

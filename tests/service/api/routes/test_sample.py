@@ -44,7 +44,7 @@ async def test_seeded_images_match_the_generator_run_directly(client: httpx.Asyn
     checkpoint = load_checkpoint(models_dir / "digits.safetensors")
     with torch.inference_mode():
         expected = to_uint8(checkpoint.generator(latents_for_seeds([40, 41, 42], info["z_dim"]))).numpy()
-    for item, want in zip(body["images"], expected):
+    for item, want in zip(body["images"], expected, strict=True):
         pixels = decoded(item)
         assert pixels.shape == (info["height"], info["width"], info["channels"])
         assert np.array_equal(pixels, want)

@@ -25,10 +25,9 @@ import asyncio
 import json
 import os
 import platform
-import shutil
 import shlex
+import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -128,7 +127,7 @@ def raw_throughput(checkpoint: Path, batch_sizes: list[int], seconds: float, tor
     import torch
 
     from models import latents_for_seeds, load_checkpoint, to_uint8
-    from service.codecs.png import encode_png_batch
+    from service.codecs import encode_png_batch
 
     torch.set_num_threads(torch_threads)
     loaded = load_checkpoint(checkpoint)
@@ -164,12 +163,6 @@ def raw_throughput(checkpoint: Path, batch_sizes: list[int], seconds: float, tor
 # ---- orchestration ----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     import httpx
 
@@ -185,6 +178,12 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
         time.sleep(0.2)
     proc.kill()
     raise TimeoutError(f"server was not ready:\n{log.read_text()}")
+
+
+def free_port() -> int:
+    from tests.ports import free_port as loopback_port  # the tests' one helper; ROOT is on the path by now
+
+    return loopback_port()
 
 
 def start_service(
@@ -450,10 +449,12 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from service.inference.runner import warm_up_sizes
+    from service.inference import warm_up_sizes
 
     seconds = 1.5 if args.quick else args.seconds
-    scenarios = args.scenarios or ([(1, 1), (64, 1)] if args.quick else [(c, n) for n in (1, 16) for c in (1, 16, 64, 256)])
+    scenarios = args.scenarios or (
+        [(1, 1), (64, 1)] if args.quick else [(c, n) for n in (1, 16) for c in (1, 16, 64, 256)]
+    )
     torch_threads = max(1, (os.cpu_count() or 1) - 1)  # the service's default on CPU
     batch_sizes = warm_up_sizes(args.max_batch_size)
     load_before = os.getloadavg()
@@ -474,7 +475,9 @@ def main() -> None:
             if args.compare:
                 servers = {"service": (url, proc.pid)}
                 for name, tree, flags in args.compare:
-                    other, other_url = start_service(models_dir, tmp_dir / f"serve-{name}.log", [*server_flags, *flags], tree)
+                    other, other_url = start_service(
+                        models_dir, tmp_dir / f"serve-{name}.log", [*server_flags, *flags], tree
+                    )
                     others[name] = other
                     servers[name] = (other_url, other.pid)
                 measured = measure_alternating(servers, scenarios, args.requests, seconds, args.rounds)

@@ -15,11 +15,9 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import torch
-from typing import Any
-
 from fastapi import APIRouter, FastAPI
 from starlette.middleware import Middleware
 from starlette.middleware.errors import ServerErrorMiddleware
@@ -27,18 +25,17 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.auth import document_keys
+from service.api.error_responses import install_error_handlers
 from service.api.middleware.body_limit import BodyLimitMiddleware
 from service.api.middleware.drain_gate import DrainMiddleware
-from service.api.error_responses import install_error_handlers
 from service.api.middleware.request_metrics import RequestMetricsMiddleware
-from service.api.service_route import ServiceRoute
 from service.api.routes import admin, health, interpolate, models, sample, score
-from service.inference.devices import dtype_name, intra_op_threads, resolve
-from service.process.drain import Drain
-from service.metrics import ServiceMetrics
-from service.catalog.registry import ModelRegistry, ServedModel
+from service.api.service_route import ServiceRoute
 from service.catalog.folder_sync import ModelReloader
-from service.runtime import ServiceRuntime
+from service.catalog.registry import ModelRegistry, ServedModel
+from service.inference.devices import dtype_name, intra_op_threads, resolve
+from service.metrics import ServiceMetrics
+from service.runtime import Drain, ServiceRuntime
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -133,7 +130,7 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
             admin_key=settings.admin_key.get_secret_value().encode() if settings.admin_key is not None else None,
             drain=drain,
         )
-        reloader = ModelReloader(runtime, device, dtype)
+        reloader = ModelReloader(settings, metrics, runtime.registry, runtime.codec_pool, device, dtype)
 
         async def abandon_queued() -> None:  # the drain timed out: answer every queued request 503 now
             await asyncio.to_thread(_stop_engines, runtime.registry.start_draining())

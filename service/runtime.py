@@ -3,13 +3,64 @@ the keys and the drain state."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from service.catalog.registry import ModelRegistry
 from service.metrics import ServiceMetrics
-from service.process.drain import Drain
 from service.settings import ServiceSettings
+
+
+class Drain:
+    """Graceful stop: once draining begins, new API requests are refused with 503 while those in flight finish.
+
+    Shared by the app (`service.api.middleware.drain_gate` counts requests in flight and refuses new ones) and the
+    process that runs it (`service.process`, which starts draining on SIGTERM and waits for the count to reach zero
+    before letting the server close). Every method is called on the event loop's thread.
+    """
+
+    def __init__(self) -> None:
+        self._draining = False
+        self._in_flight = 0
+        self._abandon: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def begin(self) -> None:
+        self._draining = True
+
+    def enter(self) -> None:
+        self._in_flight += 1
+
+    def leave(self) -> None:
+        self._in_flight -= 1
+
+    def on_abandon(self, abandon: Callable[[], Awaitable[None]]) -> None:
+        """What `abandon` runs: the app answers every request still queued (503) so none is cut off unanswered."""
+        self._abandon = abandon
+
+    async def abandon(self) -> None:
+        """The drain timed out: have the app answer what is left now."""
+        if self._abandon is not None:
+            await self._abandon()
+
+    async def wait_idle(self, timeout_s: float, poll_s: float = 0.02) -> bool:
+        """Wait until no request is in flight; False when `timeout_s` ran out first."""
+        deadline = time.monotonic() + timeout_s
+        while self._in_flight > 0:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(poll_s)
+        return True
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,9 @@ def document_keys(spec: dict[str, Any], keyed: bool) -> dict[str, Any]:
     used: set[str] = set()
     for path, operations in spec.get("paths", {}).items():
         requirement = required_key(path)
-        scheme = {KeyRequirement.API: "HTTPBearer" if keyed else None, KeyRequirement.ADMIN: "AdminKey"}.get(requirement)
+        scheme = {KeyRequirement.API: "HTTPBearer" if keyed else None, KeyRequirement.ADMIN: "AdminKey"}.get(
+            requirement
+        )
         if scheme is None:
             continue
         used.add(scheme)

@@ -11,6 +11,8 @@ from service.runtime import ServiceRuntime
 
 def header(request: Request, name: bytes) -> str | None:
     """The first value of header `name` (lower case, as ASGI gives names), or None."""
+    key: bytes
+    value: bytes
     for key, value in request.scope["headers"]:
         if key == name:
             return value.decode("latin-1")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +20,9 @@ import torch
 
 from models import CheckpointError, load_checkpoint
 from service.catalog.loader import checkpoint_paths, serve_checkpoint
-from service.catalog.registry import ServedModel
-from service.runtime import ServiceRuntime
+from service.catalog.registry import ModelRegistry, ServedModel
+from service.metrics import ServiceMetrics
+from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,19 @@ class _Served:
 class ModelReloader:
     """Keeps the registry in step with the models folder. One scan at a time; scans run on the event loop."""
 
-    def __init__(self, runtime: ServiceRuntime, device: torch.device, dtype: torch.dtype) -> None:
-        self._runtime = runtime
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        metrics: ServiceMetrics,
+        registry: ModelRegistry,
+        codec_pool: Executor,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._registry = registry
+        self._codec_pool = codec_pool
         self._device = device
         self._dtype = dtype
         self._closing = False
@@ -94,11 +107,11 @@ class ModelReloader:
             try:
                 await self.scan(settle=True)
             except Exception:
-                log.exception("scanning %s failed; trying again in %g s", self._runtime.settings.models_dir, interval_s)
+                log.exception("scanning %s failed; trying again in %g s", self._settings.models_dir, interval_s)
 
     async def _scan(self, settle: bool) -> ReloadReport:
         report = ReloadReport()
-        paths = checkpoint_paths(self._runtime.settings.models_dir)
+        paths = checkpoint_paths(self._settings.models_dir)
         present = {p.stem for p in paths}
         for path in paths:
             if self._closing:
@@ -142,23 +155,22 @@ class ModelReloader:
             self._refused.pop(name, None)
             report.unchanged.append(name)
             return
-        runtime = self._runtime
         try:
             model = await asyncio.to_thread(
                 serve_checkpoint,
                 checkpoint,
-                runtime.settings,
+                self._settings,
                 self._device,
                 self._dtype,
-                runtime.metrics,
-                runtime.codec_pool,
+                self._metrics,
+                self._codec_pool,
             )
         except Exception as exc:  # it loaded but cannot run here (e.g. out of memory)
             reason = f"it loaded but failed to run on {self._device}: {type(exc).__name__}: {exc}"
             self._refuse(name, stamp, reason, keeping, report)
             return
-        old = runtime.registry.replace(model)
-        runtime.metrics.model_info.labels(model.name, model.version, model.device, model.dtype).set(1)
+        old = self._registry.replace(model)
+        self._metrics.model_info.labels(model.name, model.version, model.device, model.dtype).set(1)
         if old is not None:
             self._forget_info(old)
             log.info("reloaded %s: version %s -> %s", name, old.version, model.version)
@@ -184,7 +196,7 @@ class ModelReloader:
 
     def _remove(self, name: str, report: ReloadReport) -> None:
         del self._served[name]
-        old = self._runtime.registry.remove(name)
+        old = self._registry.remove(name)
         if old is not None:
             self._forget_info(old)
             log.info("stopped serving %s (version %s): its file is gone", name, old.version)
@@ -192,6 +204,6 @@ class ModelReloader:
 
     def _forget_info(self, old: ServedModel) -> None:
         try:
-            self._runtime.metrics.model_info.remove(old.name, old.version, old.device, old.dtype)
+            self._metrics.model_info.remove(old.name, old.version, old.device, old.dtype)
         except KeyError:
             pass

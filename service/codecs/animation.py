@@ -10,6 +10,15 @@ import numpy as np
 from service.codecs.images import to_pil
 
 AnimationFormat = Literal["gif", "webp"]
+ANIMATION_FORMATS: tuple[AnimationFormat, ...] = ("gif", "webp")
+
+
+def as_animation_format(fmt: str) -> AnimationFormat:
+    """`fmt` as an animation format; ValueError for anything else."""
+    for known in ANIMATION_FORMATS:
+        if fmt == known:
+            return known
+    raise ValueError(f"not an animation format: {fmt}")
 
 
 def animate(frames: np.ndarray, fmt: AnimationFormat, frame_ms: int) -> bytes:

@@ -13,6 +13,16 @@ from service.codecs.npy import encode_npy_batch
 from service.codecs.png import encode_png_batch
 
 ImageFormat = Literal["png", "jpeg", "webp", "npy"]
+IMAGE_FORMATS: tuple[ImageFormat, ...] = ("png", "jpeg", "webp", "npy")
+
+
+def as_image_format(fmt: str) -> ImageFormat:
+    """`fmt` as an image format; ValueError for anything else (callers check formats against the model first)."""
+    for known in IMAGE_FORMATS:
+        if fmt == known:
+            return known
+    raise ValueError(f"not an image format: {fmt}")
+
 
 MEDIA_TYPES: dict[str, str] = {
     "png": "image/png",

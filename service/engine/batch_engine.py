@@ -267,7 +267,7 @@ class BatchEngine:
 
         finished: list[_Request[Any]] = []
         failed: list[_Answer] = []
-        for s, outcome in zip(slices, outcomes):
+        for s, outcome in zip(slices, outcomes, strict=True):
             req = s.job.payload
             if req.answered:
                 continue
@@ -323,7 +323,7 @@ class BatchEngine:
             with torch.inference_mode():
                 out = runner(parts[0] if len(parts) == 1 else torch.cat(parts))
             offsets = np.cumsum([0] + [s.size for s in slices])
-            return [out[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+            return [out[a:b] for a, b in itertools.pairwise(offsets)]
         except Exception as exc:
             if len(slices) == 1:
                 log.exception("engine %s: %s forward pass failed", self.model, op.value)

@@ -18,7 +18,8 @@ P = TypeVar("P")
 
 @dataclass(eq=False)
 class QueuedJob(Generic[P]):
-    """One request's items. `payload` is what the engine thread needs (inputs, the reply slot); the planner never reads it."""
+    """One request's items. `payload` is what the engine thread needs (inputs, the reply slot); the planner never
+    reads it."""
 
     payload: P
     n_items: int

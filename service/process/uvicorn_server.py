@@ -17,8 +17,8 @@ from types import FrameType
 import uvicorn
 
 from service.app import create_app
-from service.process.drain import Drain
 from service.process.http_protocol import guarded_protocol
+from service.runtime import Drain
 from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

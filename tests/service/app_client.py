@@ -14,7 +14,7 @@ import torch
 from asgi_lifespan import LifespanManager
 
 from service import ServiceSettings, create_app
-from service.process.drain import Drain
+from service.runtime import Drain
 
 
 def make_settings(models_dir: Path, **overrides: Any) -> ServiceSettings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.error_responses import send_error
-from service.process.drain import Drain
+from service.runtime import Drain
 
 # Always answered, draining or not: probes must see the drain, and metrics must be scraped until the end.
 _OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

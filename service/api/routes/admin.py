@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api.error_responses import error_responses
 from service.api.json_responses import json_response
 from service.api.request_state import reloader_of
-from service.api.service_route import ServiceRoute
 from service.api.schemas import RefusedCheckpoint, ReloadedModel, ReloadResponse
+from service.api.service_route import ServiceRoute
 
 router = APIRouter(tags=["admin"], route_class=ServiceRoute)
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service.api.json_responses import json_response
 from service.api.request_state import runtime_of
-from service.api.service_route import ServiceRoute
 from service.api.schemas import HealthResponse, ReadyResponse
-from service.metrics import CONTENT_TYPE
+from service.api.service_route import ServiceRoute
 from service.catalog.registry import Readiness
+from service.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"], route_class=ServiceRoute)
 

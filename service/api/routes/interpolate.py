@@ -15,15 +15,15 @@ from service.api.disconnect import until_disconnected
 from service.api.error_responses import error_responses
 from service.api.json_responses import dumps, raw_json_response
 from service.api.request_state import runtime_of
-from service.api.service_route import ServiceRoute
 from service.api.schemas import InterpolateRequest, InterpolateResponse
-from service.codecs.animation import animate
+from service.api.service_route import ServiceRoute
+from service.catalog.registry import ServedModel
+from service.codecs.animation import animate, as_animation_format
 from service.codecs.images import MEDIA_TYPES
 from service.codecs.png import encode_png_batch
 from service.engine.batch_engine import Deferred, Op
 from service.errors import InvalidRequestError, LimitExceededError
 from service.inputs.latent_walk import frame_count, schedule, walk
-from service.catalog.registry import ServedModel
 from service.inputs.seeds import latents
 
 router = APIRouter(tags=["generate"], route_class=ServiceRoute)
@@ -76,16 +76,21 @@ def _renderer(fmt: str, model: ServedModel, n_points: int, steps: int, frame_ms:
     segment_array, t_array = schedule(n_points, steps)
     segments, ts = segment_array.tolist(), t_array.tolist()
     if fmt in ("gif", "webp"):
-        return lambda pixels: animate(pixels, fmt, frame_ms)  # type: ignore[arg-type]
+        animation_format = as_animation_format(fmt)
+        return lambda pixels: animate(pixels, animation_format, frame_ms)
     if model.kind == "points":
         return lambda points: dumps(
-            {**head, "frames": [{"segment": s, "t": t, "point": p} for s, t, p in zip(segments, ts, points)]}
+            {
+                **head,
+                "frames": [{"segment": s, "t": t, "point": p} for s, t, p in zip(segments, ts, points, strict=True)],
+            }
         )
 
     def render_frames(pixels: np.ndarray) -> bytes:  # [F, H, W, C] uint8
         files = encode_png_batch(pixels)
         frames = [
-            {"segment": s, "t": t, "data": base64.b64encode(f).decode("ascii")} for s, t, f in zip(segments, ts, files)
+            {"segment": s, "t": t, "data": base64.b64encode(f).decode("ascii")}
+            for s, t, f in zip(segments, ts, files, strict=True)
         ]
         return dumps({**head, "frames": frames})
 

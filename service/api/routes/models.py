@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from models import PointGeneratorConfig
 from service.api.error_responses import error_responses
 from service.api.json_responses import json_response
 from service.api.request_state import runtime_of
-from service.api.service_route import ServiceRoute
 from service.api.schemas import ModelInfo, ModelList
+from service.api.service_route import ServiceRoute
 from service.catalog.registry import ServedModel
 
 router = APIRouter(tags=["models"], route_class=ServiceRoute)
@@ -26,7 +26,7 @@ def model_info(model: ServedModel) -> ModelInfo:
         channels=meta.channels,
         height=meta.height,
         width=meta.width,
-        data_dim=None if meta.kind == "image" else int(meta.generator.out_dim),  # type: ignore[union-attr]
+        data_dim=meta.generator.out_dim if isinstance(meta.generator, PointGeneratorConfig) else None,
         device=model.device,
         dtype=model.dtype,
         loaded_at=model.loaded_at,

@@ -13,17 +13,17 @@ from starlette.responses import Response
 
 from service.api.disconnect import until_disconnected
 from service.api.error_responses import error_responses
-from service.api.negotiation import format_from_accept, wants_raw
 from service.api.json_responses import dumps, raw_json_response
+from service.api.negotiation import format_from_accept, wants_raw
 from service.api.request_state import header, runtime_of
-from service.api.service_route import ServiceRoute
 from service.api.schemas import SampleRequest, SampleResponse
-from service.codecs.images import MEDIA_TYPES, encode_images, grid
+from service.api.service_route import ServiceRoute
+from service.catalog.registry import ServedModel
+from service.codecs.images import MEDIA_TYPES, as_image_format, encode_images, grid
 from service.codecs.npy import encode_npy_batch
 from service.codecs.png import encode_png
 from service.engine.batch_engine import Deferred, Op
 from service.errors import InvalidRequestError, NotAcceptableError
-from service.catalog.registry import ServedModel
 from service.inputs.seeds import SeededLatents, resolve_seeds
 
 router = APIRouter(tags=["generate"], route_class=ServiceRoute)
@@ -97,14 +97,15 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
     if plan.delivery == "grid":
         return lambda pixels: encode_png(grid(pixels))
     if plan.delivery == "raw":
-        return lambda pixels: encode_images(pixels, fmt)[0]  # type: ignore[arg-type]
+        raw_format = as_image_format(fmt)
+        return lambda pixels: encode_images(pixels, raw_format)[0]
     if model.kind == "points":
 
         def render_points(points: np.ndarray) -> bytes:  # [n, out_dim] float32
             if fmt == "npy":
                 items = [
                     with_latent({"seed": s, "data": _b64(b)}, i)
-                    for i, (s, b) in enumerate(zip(seeds, encode_npy_batch(points)))
+                    for i, (s, b) in enumerate(zip(seeds, encode_npy_batch(points), strict=True))
                 ]
             else:
                 items = [with_latent({"seed": s, "point": points[i]}, i) for i, s in enumerate(seeds)]
@@ -112,9 +113,13 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
 
         return render_points
 
+    image_format = as_image_format(fmt)
+
     def render_images(pixels: np.ndarray) -> bytes:  # [n, H, W, C] uint8
-        files = encode_images(pixels, fmt)  # type: ignore[arg-type]
-        items = [with_latent({"seed": s, "data": _b64(f)}, i) for i, (s, f) in enumerate(zip(seeds, files))]
+        files = encode_images(pixels, image_format)
+        items = [
+            with_latent({"seed": s, "data": _b64(f)}, i) for i, (s, f) in enumerate(zip(seeds, files, strict=True))
+        ]
         return dumps({**head, "images": items})
 
     return render_images

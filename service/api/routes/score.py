@@ -20,10 +20,10 @@ from service.api.json_responses import dumps, raw_json_response
 from service.api.request_state import header, runtime_of
 from service.api.schemas import ScoreRequest, ScoreResponse
 from service.api.service_route import ServiceRoute, is_json, json_body, validation_error
+from service.catalog.registry import ServedModel
 from service.codecs.decode import DecodeTarget, decode_base64_images, decode_images
 from service.engine.batch_engine import Op
 from service.errors import InvalidRequestError, LimitExceededError, UnsupportedMediaTypeError
-from service.catalog.registry import ServedModel
 from service.runtime import ServiceRuntime
 from service.settings import ServiceSettings
 
@@ -64,6 +64,19 @@ class _Uploads:
     fields: ScoreFormFields | None = None
     files: list[bytes] = field(default_factory=list)
 
+    @property
+    def model(self) -> str | None:
+        return self.request.model if self.request is not None else self._fields.model
+
+    @property
+    def resize(self) -> Literal["error", "fit"]:
+        return self.request.resize if self.request is not None else self._fields.resize
+
+    @property
+    def _fields(self) -> ScoreFormFields:
+        assert self.fields is not None, "a score request is JSON or multipart"
+        return self.fields
+
 
 async def _read_multipart(request: Request, settings: ServiceSettings) -> _Uploads:
     limit = settings.max_images_per_score
@@ -94,7 +107,9 @@ async def _read(request: Request, settings: ServiceSettings) -> _Uploads:
     if media == "multipart/form-data":
         return await _read_multipart(request, settings)
     if not is_json(content_type):
-        raise UnsupportedMediaTypeError(f"send application/json or multipart/form-data, not {media}", {"content_type": media})
+        raise UnsupportedMediaTypeError(
+            f"send application/json or multipart/form-data, not {media}", {"content_type": media}
+        )
     return _Uploads(request=await json_body(request, ScoreRequest))
 
 
@@ -106,7 +121,12 @@ def _render(model: ServedModel) -> Callable[[np.ndarray], bytes]:
         raw = scores.astype(np.float64)
         percentiles = reference.percentile(raw)
         return dumps(
-            {**head, "scores": [{"critic": c, "percentile": p} for c, p in zip(raw.tolist(), percentiles.tolist())]}
+            {
+                **head,
+                "scores": [
+                    {"critic": c, "percentile": p} for c, p in zip(raw.tolist(), percentiles.tolist(), strict=True)
+                ],
+            }
         )
 
     return render
@@ -133,8 +153,7 @@ async def _inputs(uploads: _Uploads, model: ServedModel, runtime: ServiceRuntime
     if body is not None and body.images is None:
         raise InvalidRequestError(f"model {model.name!r} scores images: send `images` (base64) or `file` uploads")
     height, width, channels = model.runner.score_item_shape
-    resize = body.resize if body is not None else uploads.fields.resize  # type: ignore[union-attr]
-    target = DecodeTarget(height, width, channels, resize, settings.max_decoded_pixels)
+    target = DecodeTarget(height, width, channels, uploads.resize, settings.max_decoded_pixels)
     loop = asyncio.get_running_loop()
     if body is not None:
         assert body.images is not None
@@ -156,8 +175,7 @@ async def _inputs(uploads: _Uploads, model: ServedModel, runtime: ServiceRuntime
 async def score(request: Request) -> Response:
     runtime = runtime_of(request)
     uploads = await _read(request, runtime.settings)
-    name = uploads.request.model if uploads.request is not None else uploads.fields.model  # type: ignore[union-attr]
-    with runtime.registry.lease(name) as model:
+    with runtime.registry.lease(uploads.model) as model:
         inputs = await _inputs(uploads, model, runtime)
         payload = await model.engine.submit(Op.SCORE, inputs, _render(model), until_disconnected(request.receive))
     return raw_json_response(payload)

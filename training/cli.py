@@ -1,6 +1,8 @@
 """`wgan-train --config CONFIG.yaml --out RUN_DIR [--iterations N] [--device auto|cpu|cuda] [--set a.b=value ...]`.
 
 `wgan-train --resume RUN_DIR [--iterations N]` continues a run from RUN_DIR/resume.pt with RUN_DIR/config.json.
+`wgan-train --config CONFIG.yaml --out RUN_DIR --auto-resume` does that when RUN_DIR/resume.pt exists and starts the
+run otherwise: one command line for a job that a scheduler may stop and start again (a preempted pod).
 Under `torchrun --nproc_per_node N -m training ...` every rank trains with DDP and rank 0 writes the files.
 """
 
@@ -17,7 +19,9 @@ from training.config import ConfigError, load_config
 from training.data import DataError
 from training.distributed import context_from_env
 from training.loop import train
-from training.resume import ResumeError
+from training.resume import RESUME_FILE, ResumeError
+
+log = logging.getLogger("training.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR from its resume.pt (its config.json; --iterations may extend it)",
+    )
+    parser.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="with --config and --out: continue from RUN_DIR/resume.pt when there is one (as --resume RUN_DIR "
+        "would), else start; the same command line then serves a first start and every restart",
     )
     parser.add_argument("--iterations", type=int, help="generator iterations (overrides train.iterations)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
@@ -70,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append("train.tensorboard=true")
     if args.device != "auto" and not (args.device == "cpu" or args.device.startswith("cuda")):
         parser.error(f"--device must be auto, cpu, cuda or cuda:N, got {args.device!r}")
+    if args.auto_resume:
+        if args.resume is not None or args.config is None or args.out is None:
+            parser.error("--auto-resume goes with --config and --out (not --resume)")
+        if (args.out / RESUME_FILE).is_file():
+            log.info("%s holds a resume state: continuing that run with its config.json", args.out / RESUME_FILE)
+            args.resume, args.config = args.out, None
     if args.resume is not None:
         if args.config is not None:
             parser.error("--resume reads RUN_DIR/config.json; leave out --config (use --set to change a value)")

@@ -385,6 +385,12 @@ def train(
         trainer = Trainer(config, Path(out_dir), dev, progress, ctx)
         if resume:
             trainer.restore(load_resume_state(Path(out_dir) / RESUME_FILE))
+            log.info(
+                "rank %d: resumed at generator iteration %d of %d",
+                ctx.rank,
+                trainer.progress.iteration,
+                config.train.iterations,
+            )
         return trainer.run(resumed=resume)
     finally:
         torch.set_num_threads(previous_threads)

@@ -59,16 +59,41 @@ def test_final_stage_has_no_build_or_dev_installs() -> None:
     assert not any(line.upper().startswith("COPY") and re.search(r"\btests\b|\btraining\b", line) for line in final)
 
 
-def test_image_installs_through_the_script_ci_uses() -> None:
-    installs = [
-        line for stage in _stages().values() for line in stage if "install.sh" in line and line.startswith("RUN")
-    ]
-    assert len(installs) == 1
-    extras = installs[0].split("install.sh", 1)[1].split()
-    assert extras[1] == "serve", "the image installs the serving extra only"
+def test_images_install_through_the_script_ci_uses() -> None:
+    """The serving image installs the serve extra from the serving lock; the training image the train extra."""
+    stages = _stages()
+    extras = {}
+    for name, lines in stages.items():
+        installs = [line for line in lines if "install.sh" in line and line.startswith("RUN")]
+        assert len(installs) <= 1, name
+        if installs:
+            extras[name] = installs[0].split("install.sh", 1)[1].split()[1:3]
+    assert extras == {"build": ["serve", "requirements-serve.lock"], "train-build": ["train", "requirements.lock"]}
     assert "deploy/install.sh" in (ROOT / "Makefile").read_text(), "make test/CI must install through the same script"
 
 
-@pytest.mark.parametrize("name", ["pyproject.toml", "requirements-serve.lock", "deploy/install.sh", "bundled_models"])
+def test_train_target_runs_wgan_train_as_non_root_without_build_tools() -> None:
+    train = _stages()["train"]
+    users = [line.split(None, 1)[1] for line in train if line.upper().startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert not [line for line in train if re.search(r"pip|install\.sh|apt-get", line)]
+    assert any(line.startswith("COPY --from=train-build /opt/venv") for line in train)
+    assert any(line.startswith("COPY") and "configs/" in line for line in train)
+    entry = [line for line in train if line.upper().startswith("ENTRYPOINT")]
+    assert entry == ['ENTRYPOINT ["wgan-train"]']
+    assert list(_stages())[-1] == "runtime", "a plain `docker build` must still give the serving image"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pyproject.toml",
+        "requirements-serve.lock",
+        "requirements.lock",
+        "deploy/install.sh",
+        "bundled_models",
+        "configs",
+    ],
+)
 def test_build_context_has_what_the_dockerfile_copies(name: str) -> None:
     assert (ROOT / name).exists()

@@ -165,7 +165,8 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, read_timeout_s=settings.request_read_timeout_s
     )
     app.add_middleware(DrainMiddleware, drain=drain, retry_after_s=settings.retry_after_s)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # outermost: sees every status, 413s included
+    # Outermost: sees every status, 413s included, and names the route of requests whose client left mid-body.
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes=app.router.routes)
     return app
 
 

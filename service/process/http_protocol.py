@@ -7,7 +7,10 @@ uvicorn reads request lines and headers without a size limit, and waits for them
   hold connections open) are answered 408 and the connection closed; a connection that sends nothing at all in
   that time is closed;
 - anything that is not valid HTTP/1.1 (a bad Content-Length, say) is answered 400 with the error envelope
-  rather than uvicorn's plain text.
+  rather than uvicorn's plain text; so is an HTTP/1.1 request without exactly one Host header (RFC 9112, 3.2);
+- the service has no WebSocket endpoint and runs uvicorn with `ws="none"`: a request asking to upgrade is answered
+  as the plain HTTP request it also is (the Upgrade header is ignored, as RFC 9110 allows), and its connection is
+  closed after the answer, since what the client sends next may not be HTTP.
 """
 
 from __future__ import annotations
@@ -65,7 +68,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._cancel_header_timer()
+        hosts = 0
+        for name, _ in self.headers:
+            if name == b"host":
+                hosts += 1
+        if hosts != 1 and self.parser.get_http_version() == "1.1":
+            self._refuse(400, "missing_host", "an HTTP/1.1 request needs exactly one Host header")
         super().on_headers_complete()
+        if self.parser.should_upgrade():
+            self.cycle.keep_alive = False  # the client may switch protocols after its request: close after the answer
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """uvicorn warns about a missing WebSocket library; here upgrades are off on purpose and simply ignored."""
 
     def send_400_response(self, msg: str) -> None:
         """Every parser failure ends here (uvicorn calls it): the envelope, then close."""

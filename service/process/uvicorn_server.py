@@ -71,6 +71,7 @@ def serve(settings: ServiceSettings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
+        ws="none",  # no WebSocket endpoint: an upgrade request is answered as plain HTTP (see http_protocol)
         http=guarded_protocol(settings.max_header_bytes, settings.max_headers, settings.request_read_timeout_s),
         # uvicorn annotates this int but only hands it to loop.call_later, which takes float seconds.
         timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]  # a float works

@@ -29,11 +29,19 @@ from service.settings import ServiceSettings
 
 router = APIRouter(tags=["score"], route_class=ServiceRoute)
 
+# Exactly the parts the server reads: one or more `file` parts and the two plain fields, nothing else (an unknown
+# field is a 422, more than 8 plain fields a 400).
 _MULTIPART_SCHEMA = {
     "type": "object",
     "required": ["file"],
+    "additionalProperties": False,
     "properties": {
-        "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "description": "PNG, JPEG or WebP"},
+        "file": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "format": "binary"},
+            "description": "PNG, JPEG or WebP",
+        },
         "model": {"type": "string"},
         "resize": {"type": "string", "enum": ["error", "fit"], "default": "error"},
     },

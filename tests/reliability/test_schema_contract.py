@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # installed with schemathesis, no stubs
 import pytest
 
 from tests.deploy.processes import Replica

@@ -62,7 +62,8 @@ class ServiceApp(FastAPI):
     The OpenAPI document states which key each route needs (`service.api.auth.required_key`).
     """
 
-    keyed: bool = False  # whether the server has API keys (the admin key is documented always)
+    keyed: bool = False  # whether the server has API keys
+    admin: bool = False  # whether it has an admin key (without one the admin routes are off)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -103,7 +104,7 @@ class ServiceApp(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            self.openapi_schema = document_keys(super().openapi(), self.keyed)
+            self.openapi_schema = document_keys(super().openapi(), self.keyed, self.admin)
         return self.openapi_schema
 
 
@@ -158,6 +159,7 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
         telemetry={"tracing": False, "metrics": False, "logs": False},  # the service's metrics are its own
     )
     app.keyed = bool(settings.api_keys)  # without API keys the routes are open, and the document says so
+    app.admin = settings.admin_key is not None
     install_error_handlers(app)
     for module in (sample, health, models, interpolate, score, admin):  # the busiest route is matched first
         app.add_routes(module.router)
@@ -165,7 +167,8 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, read_timeout_s=settings.request_read_timeout_s
     )
     app.add_middleware(DrainMiddleware, drain=drain, retry_after_s=settings.retry_after_s)
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)  # outermost: sees every status, 413s included
+    # Outermost: sees every status, 413s included, and names the route of requests whose client left mid-body.
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes=app.router.routes)
     return app
 
 

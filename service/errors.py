@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+# The most characters of a client's input (a model name, a path, a field name) an error message repeats.
+ECHO_LIMIT = 100
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text` as an error message may repeat it: cut to `limit` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
 
 class ServiceError(Exception):
     """A failure to report to the client with the error envelope."""

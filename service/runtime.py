@@ -24,6 +24,7 @@ class Drain:
 
     def __init__(self) -> None:
         self._draining = False
+        self._refusing = False
         self._in_flight = 0
         self._abandon: Callable[[], Awaitable[None]] | None = None
 
@@ -32,11 +33,22 @@ class Drain:
         return self._draining
 
     @property
+    def refusing(self) -> bool:
+        """Whether new API requests are answered 503 (from when the listener closes; `draining` starts earlier)."""
+        return self._refusing
+
+    @property
     def in_flight(self) -> int:
         return self._in_flight
 
     def begin(self) -> None:
+        """`/readyz` answers 503 from now on; requests are still served (the shutdown delay)."""
         self._draining = True
+
+    def refuse(self) -> None:
+        """New API requests are answered 503 with `Retry-After` and `Connection: close` from now on."""
+        self._draining = True
+        self._refusing = True
 
     def enter(self) -> None:
         self._in_flight += 1

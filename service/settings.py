@@ -85,6 +85,13 @@ class ServiceSettings(BaseSettings):
         le=3600,
         description="on SIGTERM: longest wait for requests in flight to finish before the process exits",
     )
+    shutdown_delay_s: float = Field(
+        0.0,
+        ge=0,
+        le=300,
+        description="on SIGTERM: how long to keep serving normally with /readyz at 503, so balancers take the "
+        "instance out, before the listener closes",
+    )
     keep_alive_timeout_s: float = Field(5.0, gt=0, le=600, description="idle keep-alive connections close after this")
     request_read_timeout_s: float = Field(
         30.0,

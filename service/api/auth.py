@@ -72,19 +72,23 @@ def check_key(requirement: KeyRequirement, request: Request, runtime: ServiceRun
         raise UnauthorizedError("the admin key is not valid")
 
 
-def document_keys(spec: dict[str, Any], keyed: bool) -> dict[str, Any]:
+def document_keys(spec: dict[str, Any], keyed: bool, admin: bool) -> dict[str, Any]:
     """The OpenAPI document `spec` with the Bearer schemes and each operation's security requirement, by the same
-    rule `ServiceRoute` enforces."""
+    rule `ServiceRoute` enforces.
+
+    `keyed`: the server has API keys; without them `/v1/*` is open and declares no security. `admin`: the server
+    has an admin key. Without one the admin routes answer 403 to every request, whatever it carries, so they
+    declare no security requirement either (a required header no value of which is accepted would promise a 401
+    that never comes); their 403 says the admin API is off.
+    """
     schemes = {
         "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "required when the server has API keys"},
         "AdminKey": {"type": "http", "scheme": "bearer", "description": "the admin key the server was started with"},
     }
+    names = {KeyRequirement.API: "HTTPBearer" if keyed else None, KeyRequirement.ADMIN: "AdminKey" if admin else None}
     used: set[str] = set()
     for path, operations in spec.get("paths", {}).items():
-        requirement = required_key(path)
-        scheme = {KeyRequirement.API: "HTTPBearer" if keyed else None, KeyRequirement.ADMIN: "AdminKey"}.get(
-            requirement
-        )
+        scheme = names.get(required_key(path))
         if scheme is None:
             continue
         used.add(scheme)

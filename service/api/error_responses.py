@@ -20,7 +20,7 @@ from starlette.types import Send
 
 from service.api.json_responses import dumps
 from service.api.schemas import ErrorResponse
-from service.errors import ServiceError, UnauthorizedError
+from service.errors import ServiceError, UnauthorizedError, clip
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,12 @@ _HTTP_CODES = {
 }
 
 
+# A backstop for messages that repeat input nobody clipped: no error message is longer than this.
+_MAX_MESSAGE = 1000
+
+
 def error_body(code: str, message: str, details: Any = None) -> bytes:
-    error: dict[str, Any] = {"code": code, "message": message}
+    error: dict[str, Any] = {"code": code, "message": clip(message, _MAX_MESSAGE)}
     if details is not None:
         error["details"] = details
     return dumps({"error": error})
@@ -67,7 +71,7 @@ def error_response(
 
 def _location(loc: Sequence[Any]) -> str:
     parts = [str(p) for p in loc if p != "body"]
-    return ".".join(parts) or "body"
+    return clip(".".join(parts)) or "body"  # an unknown field's name is the client's input
 
 
 def _validation_details(errors: Sequence[Any]) -> list[dict[str, str]]:
@@ -106,9 +110,9 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     if exc.status_code == 404:
-        message = f"no route {request.url.path}"
+        message = f"no route {clip(request.url.path)}"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
+        message = f"method {clip(request.method)} is not allowed on {clip(request.url.path)}"
     else:
         message = str(exc.detail)
     return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}) or None)

@@ -22,6 +22,20 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _given(field: str, json_type: str) -> dict[str, Any]:
+    """A JSON Schema that holds when `field` is present and not null (a null field counts as absent here)."""
+    return {"required": [field], "properties": {field: {"type": json_type}}}
+
+
+def _all_given(*fields: tuple[str, str]) -> dict[str, Any]:
+    return {"allOf": [_given(name, json_type) for name, json_type in fields]}
+
+
+def _exactly_one(*fields: tuple[str, str]) -> dict[str, Any]:
+    """`oneOf` the fields being given: the document states the rule a model validator enforces."""
+    return {"oneOf": [_given(name, json_type) for name, json_type in fields]}
+
+
 # ---- errors ---------------------------------------------------------------------------------------------------
 
 
@@ -73,6 +87,17 @@ class ModelList(BaseModel):
 
 
 class SampleRequest(_Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "anyOf": [
+                    _all_given(("seeds", "array"), ("seed", "integer")),
+                    _all_given(("seeds", "array"), ("n", "integer")),
+                ]
+            }
+        }
+    )
+
     model: str | None = Field(None, description="model name; absent: the default model")
     n: int | None = Field(None, ge=1, description="number of images (default 1); not with `seeds`")
     seed: Seed | None = Field(None, description="image i uses seed + i; absent: the server draws one")
@@ -116,6 +141,8 @@ class SampleResponse(BaseModel):
 
 
 class InterpolationPoint(_Request):
+    model_config = ConfigDict(json_schema_extra=_exactly_one(("seed", "integer"), ("latent", "array")))
+
     seed: Seed | None = None
     latent: list[FiniteFloat] | None = Field(None, min_length=1, description="exactly z_dim finite numbers")
 
@@ -155,8 +182,12 @@ class InterpolateResponse(BaseModel):
 
 
 class ScoreRequest(_Request):
+    model_config = ConfigDict(json_schema_extra=_exactly_one(("images", "array"), ("points", "array")))
+
     model: str | None = None
-    images: list[str] | None = Field(None, min_length=1, description="base64 PNG, JPEG or WebP (image models)")
+    images: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, min_length=1, description="base64 PNG, JPEG or WebP (image models)"
+    )
     points: list[list[FiniteFloat]] | None = Field(None, min_length=1, description="coordinates (point models)")
     resize: Literal["error", "fit"] = Field("error", description="fit: resize images to the model's size")
 

@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.api.auth import KeyRequirement, check_key, required_key
 from service.api.request_state import header, runtime_of
-from service.errors import ClientGoneError, MalformedJsonError, UnsupportedMediaTypeError
+from service.errors import ClientGoneError, MalformedJsonError, UnsupportedMediaTypeError, clip
 
 M = TypeVar("M", bound=BaseModel)
 Endpoint = Callable[..., Coroutine[Any, Any, Response]]
@@ -71,7 +71,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     content_type = header(request, b"content-type")
     if not is_json(content_type):
         raise UnsupportedMediaTypeError(
-            f"send the body as JSON with 'Content-Type: application/json' (got {content_type!r})"
+            f"send the body as JSON with 'Content-Type: application/json' (got {clip(content_type or '')!r})"
         )
     try:
         data = orjson.loads(raw)

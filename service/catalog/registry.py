@@ -17,7 +17,7 @@ from pathlib import Path
 
 from models import CheckpointMetadata
 from service.engine.batch_engine import BatchEngine
-from service.errors import ModelNotFoundError, NotReadyError
+from service.errors import ModelNotFoundError, NotReadyError, clip
 from service.inference.runner import ModelRunner
 
 
@@ -145,7 +145,7 @@ class ModelRegistry:
             if name is None:
                 raise ModelNotFoundError("no model is being served; put checkpoints in the models folder")
             raise ModelNotFoundError(
-                f"no model named {name!r}; see GET /v1/models", {"available": sorted(self._models)}
+                f"no model named {clip(name)!r}; see GET /v1/models", {"available": sorted(self._models)}
             )
         return model
 

@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from service.codecs.png_check import png_is_complete
 from service.errors import InvalidRequestError, ServiceError
 
 ResizeMode = Literal["error", "fit"]
@@ -90,6 +91,12 @@ def decode_image(data: bytes, target: DecodeTarget, index: int = 0) -> np.ndarra
                     {"index": index, "width": width, "height": height, "expected": [target.width, target.height]},
                 )
             image.load()
+            if image.format == "PNG" and not png_is_complete(data):
+                raise CorruptImageError(
+                    f"{what} could not be decoded (truncated or corrupt): its data holds fewer rows than its "
+                    f"{width}x{height} header declares",
+                    {"index": index},
+                )
             converted = _to_model_mode(ImageOps.exif_transpose(image), target.channels)
         except ServiceError:
             raise

@@ -7,7 +7,10 @@ uvicorn reads request lines and headers without a size limit, and waits for them
   hold connections open) are answered 408 and the connection closed; a connection that sends nothing at all in
   that time is closed;
 - anything that is not valid HTTP/1.1 (a bad Content-Length, say) is answered 400 with the error envelope
-  rather than uvicorn's plain text.
+  rather than uvicorn's plain text; so is an HTTP/1.1 request without exactly one Host header (RFC 9112, 3.2);
+- the service has no WebSocket endpoint and runs uvicorn with `ws="none"`: a request asking to upgrade is answered
+  as the plain HTTP request it also is (the Upgrade header is ignored, as RFC 9110 allows), and its connection is
+  closed after the answer, since what the client sends next may not be HTTP.
 """
 
 from __future__ import annotations
@@ -34,11 +37,40 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _head_fields = 0
     _began = False
     _refusal: tuple[int, str, str] | None = None
+    _closing = False  # the server is shutting down: close after the next answer
+    _idle_since: float | None = None  # loop time of the last answer (or of the connection), None once bytes arrive
 
     # The parameter is narrowed from asyncio's BaseTransport to Transport, as uvicorn's own connection_made does.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's
         super().connection_made(transport)
+        self._idle_since = self.loop.time()
         self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        self._idle_since = None  # a request may be arriving: not idle until it has been answered
+        super().data_received(data)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.pipeline and not self.transport.is_closing():
+            self._idle_since = self.loop.time()
+
+    def close_after_answer(self) -> None:
+        """Shutting down: the answer in progress, and any answer from now on, carries `Connection: close`."""
+        self._closing = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+
+    def close_if_quiet(self, quiet_s: float) -> bool:
+        """Close the connection if it has answered everything it received and nothing arrived for `quiet_s`
+        seconds (so no request can be in its buffers); whether it is closed now."""
+        if self.transport.is_closing():
+            return True
+        busy = self.pipeline or (self.cycle is not None and not self.cycle.response_complete)
+        if busy or self._idle_since is None or self.loop.time() - self._idle_since < quiet_s:
+            return False
+        self.transport.close()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
@@ -65,7 +97,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._cancel_header_timer()
+        hosts = 0
+        for name, _ in self.headers:
+            if name == b"host":
+                hosts += 1
+        if hosts != 1 and self.parser.get_http_version() == "1.1":
+            self._refuse(400, "missing_host", "an HTTP/1.1 request needs exactly one Host header")
         super().on_headers_complete()
+        if self._closing or self.parser.should_upgrade():
+            self.cycle.keep_alive = False  # the client may switch protocols after its request: close after the answer
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """uvicorn warns about a missing WebSocket library; here upgrades are off on purpose and simply ignored."""
 
     def send_400_response(self, msg: str) -> None:
         """Every parser failure ends here (uvicorn calls it): the envelope, then close."""

@@ -1,10 +1,17 @@
 """Run the app under uvicorn with a drain on SIGTERM/SIGINT and the guarded HTTP protocol.
 
-On the first signal the server starts draining instead of closing at once: `/readyz` answers 503, new API
-requests are refused with a 503 envelope (and `Connection: close`), and requests already in flight run to the
-end. Once none is left, uvicorn's own shutdown follows (listeners closed, the lifespan's shutdown stops the
-engines). Past `drain_timeout_s` the engines are stopped first, so every request still queued is answered
-503 rather than cut off. A second signal skips the wait.
+On the first signal the server drains instead of closing at once, in the order balancers expect:
+1. `/readyz` answers 503 at once;
+2. for `shutdown_delay_s` the server keeps serving normally, so balancers take the instance out;
+3. the listener closes: new connections are refused, which a client can safely retry elsewhere;
+4. from then on every answer carries `Connection: close`, and requests that arrive on open keep-alive
+   connections are answered 503 with `Retry-After` (never dropped);
+5. requests in flight run to the end (past `drain_timeout_s` the engines are stopped, so every request still
+   queued is answered 503 rather than cut off);
+6. each keep-alive connection closes after its next answer, or once it has received nothing for `_QUIET_S`
+   since its last answer, so no request can be in its buffers;
+7. uvicorn's own shutdown follows (the lifespan's shutdown stops the engines) and the process exits 0.
+A second signal skips the wait.
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from types import FrameType
 
 import uvicorn
 
 from service.app import create_app
-from service.process.http_protocol import guarded_protocol
+from service.process.http_protocol import GuardedHttpToolsProtocol, guarded_protocol
 from service.runtime import Drain
 from service.settings import ServiceSettings
 
@@ -25,13 +33,18 @@ log = logging.getLogger(__name__)
 
 # After the drain timeout, how long requests that were just answered 503 get to send their responses.
 _ABANDON_GRACE_S = 2.0
+# An open connection with nothing received for this long since its last answer is idle: closing it loses nothing.
+_QUIET_S = 0.5
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, drain: Drain, drain_timeout_s: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, drain: Drain, drain_timeout_s: float, shutdown_delay_s: float = 0.0
+    ) -> None:
         super().__init__(config)
         self._drain = drain
         self._drain_timeout_s = drain_timeout_s
+        self._shutdown_delay_s = shutdown_delay_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain_task: asyncio.Task[None] | None = None
 
@@ -51,7 +64,19 @@ class DrainingServer(uvicorn.Server):
     def _start_drain(self, sig: int) -> None:
         self._drain_task = asyncio.ensure_future(self._drain_then_exit(sig))
 
+    def _connections(self) -> list[GuardedHttpToolsProtocol]:
+        return [c for c in self.server_state.connections if isinstance(c, GuardedHttpToolsProtocol)]
+
     async def _drain_then_exit(self, sig: int) -> None:
+        started = time.monotonic()
+        if self._shutdown_delay_s > 0:
+            log.info("draining: /readyz answers 503; serving on for %g s", self._shutdown_delay_s)
+            await asyncio.sleep(self._shutdown_delay_s)
+        for server in self.servers:
+            server.close()  # new connections are refused from now on: safe for a client to retry elsewhere
+        self._drain.refuse()
+        for connection in self._connections():
+            connection.close_after_answer()
         log.info("draining: %d request(s) in flight, waiting up to %g s", self._drain.in_flight, self._drain_timeout_s)
         if await self._drain.wait_idle(self._drain_timeout_s):
             log.info("drained: no request in flight")
@@ -59,6 +84,18 @@ class DrainingServer(uvicorn.Server):
             log.warning("drain timeout: %d request(s) still in flight; answering them 503", self._drain.in_flight)
             await self._drain.abandon()
             await self._drain.wait_idle(_ABANDON_GRACE_S)
+        # An open keep-alive connection may carry a request at any moment: each closes after its next answer
+        # (Connection: close), or once it has been quiet long enough that no request can be in its buffers.
+        deadline = started + self._shutdown_delay_s + self._drain_timeout_s + _ABANDON_GRACE_S
+        while True:
+            open_ = [c for c in self._connections() if not c.close_if_quiet(_QUIET_S)]
+            if not open_:
+                break
+            if time.monotonic() >= deadline:
+                log.warning("drain timeout: closing %d connection(s) that are still busy", len(open_))
+                break
+            await asyncio.sleep(_QUIET_S / 5)
+        log.info("drained: every connection closed")
         super().handle_exit(sig, None)
 
 
@@ -71,9 +108,10 @@ def serve(settings: ServiceSettings) -> None:
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
+        ws="none",  # no WebSocket endpoint: an upgrade request is answered as plain HTTP (see http_protocol)
         http=guarded_protocol(settings.max_header_bytes, settings.max_headers, settings.request_read_timeout_s),
         # uvicorn annotates this int but only hands it to loop.call_later, which takes float seconds.
         timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
     )
-    DrainingServer(config, drain, settings.drain_timeout_s).run()
+    DrainingServer(config, drain, settings.drain_timeout_s, settings.shutdown_delay_s).run()

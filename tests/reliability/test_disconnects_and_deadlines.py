@@ -24,13 +24,46 @@ def items_computed(url: str) -> float:
     )
 
 
-def requests_counted(url: str, status: str) -> float:
+def requests_counted(url: str, status: str, endpoint: str = "/v1/sample") -> float:
     families = {f.name: f for f in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)}
     return sum(
         s.value
         for s in families["wgan_requests"].samples
-        if s.name == "wgan_requests_total" and s.labels == {"endpoint": "/v1/sample", "status": status}
+        if s.name == "wgan_requests_total" and s.labels == {"endpoint": endpoint, "status": status}
     )
+
+
+def server_errors_counted(url: str) -> float:
+    """5xx answers counted on any endpoint but /readyz (503 while the models load)."""
+    families = {f.name: f for f in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)}
+    return sum(
+        s.value
+        for s in families["wgan_requests"].samples
+        if s.name == "wgan_requests_total" and s.labels["status"].startswith("5") and s.labels["endpoint"] != "/readyz"
+    )
+
+
+POST_ROUTES = ("/v1/sample", "/v1/interpolate", "/v1/score", "/v1/admin/reload")
+
+
+def test_a_client_that_hangs_up_mid_body_is_counted_499_on_its_route(models_dir: Path, tmp_path: Path) -> None:
+    server = start_serve(models_dir, tmp_path / "wgan-serve.log", "--torch-threads", "1")
+    try:
+        for path in POST_ROUTES:
+            for _ in range(2):
+                head = {"Content-Type": "application/json", "Content-Length": "100"}
+                with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                    sock.sendall(request_bytes("POST", path, head, b'{"seed": 1, '))  # 11 of the 100 bytes
+                    time.sleep(0.05)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and requests_counted(server.url, "499", POST_ROUTES[-1]) < 2:
+            time.sleep(0.05)
+        for path in POST_ROUTES:
+            assert requests_counted(server.url, "499", path) == 2, path
+        assert server_errors_counted(server.url) == 0
+        assert requests_counted(server.url, "500", "unmatched") == 0
+    finally:
+        assert server.stop() == 0
 
 
 def test_clients_that_hang_up_while_queued_cost_no_forward_pass(models_dir: Path, tmp_path: Path) -> None:

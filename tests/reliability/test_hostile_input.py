@@ -230,3 +230,67 @@ def test_a_broken_content_length_gets_an_envelope(server: Replica, content_lengt
 def test_garbage_instead_of_http_gets_an_envelope(server: Replica) -> None:
     response = exchange(server.port, [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n"])
     assert response is not None and response.status == 400 and response.error_code() == "malformed_request"
+
+
+# ---- edges ----------------------------------------------------------------------------------------------------
+
+
+def png_with_rows(width: int, height: int, rows: int, value: int = 200) -> bytes:
+    """A grey PNG whose header declares width x height but whose (complete, valid) zlib stream holds `rows` rows."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    raw = b"".join(b"\x00" + bytes([value]) * width for _ in range(rows))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "rows", "resize"),
+    [(16, 16, 4, "error"), (4096, 4096, 4, "fit"), (16, 16, 17, "error")],
+    ids=["few-rows", "huge-few-rows", "extra-rows"],
+)
+def test_a_png_whose_data_does_not_fill_its_header_is_refused(
+    server: Replica, width: int, height: int, rows: int, resize: str
+) -> None:
+    short = base64.b64encode(png_with_rows(width, height, rows)).decode()
+    response = httpx.post(f"{server.url}/v1/score", json={"images": [short], "resize": resize}, timeout=30)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "corrupt_image", response.text
+    whole = base64.b64encode(png_with_rows(16, 16, 16)).decode()
+    assert len(scores(server, [whole])) == 1  # the same file with every row is scored
+
+
+def test_a_request_without_exactly_one_host_header_gets_400(server: Replica) -> None:
+    for head in (b"GET /healthz HTTP/1.1\r\n\r\n", b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"):
+        response = exchange(server.port, [head])
+        assert response is not None and response.status == 400 and response.error_code() == "missing_host", head
+        assert response.headers["connection"] == "close"
+    old = exchange(server.port, [b"GET /healthz HTTP/1.0\r\n\r\n"])  # HTTP/1.0 has no Host requirement
+    assert old is not None and old.status == 200
+
+
+def test_a_websocket_upgrade_is_answered_as_plain_http(server: Replica) -> None:
+    upgrade = {
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }  # fmt: skip
+    missing = exchange(server.port, [request_bytes("GET", "/ws", upgrade)])
+    assert missing is not None and missing.status == 404 and missing.error_code() == "not_found"
+    assert missing.headers["content-type"] == "application/json" and missing.headers["connection"] == "close"
+    health = exchange(server.port, [request_bytes("GET", "/healthz", upgrade)])
+    assert health is not None and health.status == 200 and health.body == b'{"status":"ok"}'
+
+
+def test_echoed_input_is_cut_to_a_sane_length(server: Replica) -> None:
+    name = "m" * 6000  # the server's head limit here is 8 KiB
+    unknown_model = httpx.get(f"{server.url}/v1/models/{name}")
+    assert unknown_model.status_code == 404 and len(unknown_model.content) < 500, len(unknown_model.content)
+    assert "6000 characters" in unknown_model.json()["error"]["message"]
+    no_route = httpx.get(f"{server.url}/{name}")
+    assert no_route.status_code == 404 and len(no_route.content) < 500, len(no_route.content)
+    for body in ({"seed": 1, name: 1}, {"model": name}):
+        refused = httpx.post(f"{server.url}/v1/sample", json=body)
+        assert refused.status_code in (404, 422) and len(refused.content) < 1000, (refused.status_code, body.keys())
+    media = httpx.post(f"{server.url}/v1/score", content=b"x", headers={"Content-Type": "text/" + name})
+    assert media.status_code == 415 and len(media.content) < 1000, len(media.content)

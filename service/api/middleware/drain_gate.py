@@ -1,4 +1,4 @@
-"""ASGI middleware that counts requests in flight and, while the server drains, refuses new API requests."""
+"""ASGI middleware that counts requests in flight and, once the server refuses work, answers new API requests 503."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class DrainMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.drain.draining and scope["path"] not in _OPERATIONS_PATHS:
+        if self.drain.refusing and scope["path"] not in _OPERATIONS_PATHS:
             await send_error(
                 send,
                 503,

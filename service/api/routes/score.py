@@ -23,17 +23,25 @@ from service.api.service_route import ServiceRoute, is_json, json_body, validati
 from service.catalog.registry import ServedModel
 from service.codecs.decode import DecodeTarget, decode_base64_images, decode_images
 from service.engine.batch_engine import Op
-from service.errors import InvalidRequestError, LimitExceededError, UnsupportedMediaTypeError
+from service.errors import InvalidRequestError, LimitExceededError, UnsupportedMediaTypeError, clip
 from service.runtime import ServiceRuntime
 from service.settings import ServiceSettings
 
 router = APIRouter(tags=["score"], route_class=ServiceRoute)
 
+# Exactly the parts the server reads: one or more `file` parts and the two plain fields, nothing else (an unknown
+# field is a 422, more than 8 plain fields a 400).
 _MULTIPART_SCHEMA = {
     "type": "object",
     "required": ["file"],
+    "additionalProperties": False,
     "properties": {
-        "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "description": "PNG, JPEG or WebP"},
+        "file": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "format": "binary"},
+            "description": "PNG, JPEG or WebP",
+        },
         "model": {"type": "string"},
         "resize": {"type": "string", "enum": ["error", "fit"], "default": "error"},
     },
@@ -108,7 +116,7 @@ async def _read(request: Request, settings: ServiceSettings) -> _Uploads:
         return await _read_multipart(request, settings)
     if not is_json(content_type):
         raise UnsupportedMediaTypeError(
-            f"send application/json or multipart/form-data, not {media}", {"content_type": media}
+            f"send application/json or multipart/form-data, not {clip(media)}", {"content_type": clip(media)}
         )
     return _Uploads(request=await json_body(request, ScoreRequest))
 

@@ -1,0 +1,76 @@
+"""The OpenAPI document of a real wgan-serve says what the server accepts: each request the server refuses for
+its shape is one the document refuses too, and the admin route of a server without an admin key promises no
+header that could unlock it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema  # type: ignore[import-untyped]  # installed with schemathesis, no stubs
+import pytest
+
+from tests.deploy.processes import Replica
+from tests.e2e.serve_process import start_serve
+
+
+@pytest.fixture(scope="module")
+def server(models_dir: Path) -> Iterator[Replica]:
+    process = start_serve(models_dir, models_dir.parent / "schema-contract.log", "--torch-threads", "1")
+    yield process
+    assert process.stop() == 0
+
+
+def body_schema(spec: dict[str, Any], path: str, media: str) -> jsonschema.Draft202012Validator:
+    schema = spec["paths"][path]["post"]["requestBody"]["content"][media]["schema"]
+    return jsonschema.Draft202012Validator({**schema, "components": spec["components"]})
+
+
+REFUSED_JSON = [
+    ("/v1/sample", {"seed": 1, "seeds": [1, 2], "n": 2}),
+    ("/v1/sample", {"seeds": [1, 2], "n": 2}),
+    ("/v1/interpolate", {"points": [{}, {}]}),
+    ("/v1/interpolate", {"points": [{"seed": 1, "latent": [0.5]}, {"seed": 2}]}),
+    ("/v1/score", {"images": [""]}),
+    ("/v1/score", {"images": ["AAAA"], "points": [[0.0, 0.0]]}),
+    ("/v1/score", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), REFUSED_JSON, ids=[f"{p}-{i}" for i, (p, _) in enumerate(REFUSED_JSON)])
+def test_what_the_server_refuses_the_document_refuses(server: Replica, path: str, body: dict[str, Any]) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert not body_schema(spec, path, "application/json").is_valid(body), body
+    response = httpx.post(f"{server.url}{path}", json=body, timeout=30)
+    assert 400 <= response.status_code < 500, response.text
+
+
+def test_what_the_document_allows_is_served(server: Replica) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    for path, body in [
+        ("/v1/sample", {"seeds": [1, 2], "seed": None, "n": None}),
+        ("/v1/interpolate", {"points": [{"seed": 1, "latent": None}, {"seed": 2}], "steps": 3}),
+    ]:
+        assert body_schema(spec, path, "application/json").is_valid(body), body
+        assert httpx.post(f"{server.url}{path}", json=body, timeout=30).status_code == 200, body
+
+
+def test_multipart_score_parts_are_stated_exactly(server: Replica) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    form = body_schema(spec, "/v1/score", "multipart/form-data")
+    assert not form.is_valid({"file": []}) and not form.is_valid({"model": "digits"})
+    assert not form.is_valid({"file": ["x"], **{f"f{i}": "v" for i in range(9)}})
+    no_file = httpx.post(f"{server.url}/v1/score", data={"model": "digits"}, files={"other": ("a", b"", "text/plain")})
+    assert no_file.status_code in (400, 422)
+    too_many = httpx.post(f"{server.url}/v1/score", data={f"f{i}": "v" for i in range(9)}, files={"file": b"x"})
+    assert too_many.status_code in (400, 422)
+
+
+def test_without_an_admin_key_the_admin_route_requires_no_header_and_answers_403(server: Replica) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    operation = spec["paths"]["/v1/admin/reload"]["post"]
+    assert "security" not in operation and "403" in operation["responses"]
+    response = httpx.post(f"{server.url}/v1/admin/reload")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "admin_disabled"

@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from PIL import Image
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from tests.deploy.processes import Replica
 from tests.e2e.browser import console_errors, emulate_width, headless_chromium, wait_until
@@ -222,3 +224,138 @@ def test_the_walk_plays_and_the_slider_shows_the_frame_the_api_returns(
     info = browser.find_element(By.ID, "frame-info").text
     assert info == f"7 / 9 · segment {frame['segment']} · t {frame['t']:.2f}"
     browser.save_screenshot(str(shots / "04-walk.png"))
+
+
+def allow_downloads(driver: WebDriver, folder: Path) -> None:
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)})
+
+
+def downloaded(folder: Path, suffix: str, timeout: float = 15.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in folder.iterdir() if p.suffix == suffix]
+        if done:
+            return done[0].read_bytes()
+        time.sleep(0.05)
+    raise AssertionError(f"no {suffix} file was downloaded to {folder}: {list(folder.iterdir())}")
+
+
+def test_the_grid_and_gif_links_download_what_the_api_makes(
+    browser: WebDriver, server: Replica, tmp_path: Path
+) -> None:
+    allow_downloads(browser, tmp_path)
+    open_page(browser, server.url)
+    browser.find_element(By.ID, "grid-link").click()
+    grid = Image.open(io.BytesIO(downloaded(tmp_path, ".png")))
+    api_grid = httpx.post(f"{server.url}/v1/sample", json={"model": "mnist5k", "seed": 0, "n": 16, "grid": True})
+    assert np.array_equal(np.asarray(grid), np.asarray(Image.open(io.BytesIO(api_grid.content))))
+    browser.find_element(By.ID, "gif-link").click()
+    gif = Image.open(io.BytesIO(downloaded(tmp_path, ".gif")))
+    assert gif.format == "GIF" and getattr(gif, "n_frames", 1) == 8  # two keyframes, 8 steps
+
+
+def test_dropped_and_chosen_images_get_scores_and_errors_read_as_the_api_says(
+    browser: WebDriver, server: Replica, shots: Path, tmp_path: Path
+) -> None:
+    open_page(browser, server.url)
+    digit = api_sample_png(server, 7)
+    png, jpeg, text, small = (tmp_path / n for n in ("digit.png", "digit.jpg", "notes.txt", "small.png"))
+    png.write_bytes(digit)
+    Image.open(io.BytesIO(digit)).save(jpeg, format="JPEG", quality=95)
+    text.write_text("not an image\n")
+    Image.open(io.BytesIO(digit)).resize((16, 16)).save(small)
+    browser.find_element(By.ID, "files").send_keys("\n".join(str(p) for p in (png, jpeg, text, small)))
+    done = """
+    const rows = [...document.querySelectorAll('#scores li')];
+    return rows.length === arguments[0] && rows.every(r => !r.textContent.includes('scoring'))
+      && Object.fromEntries(rows.map(r => [r.querySelector('.name').textContent, r.querySelector('.result')]));
+    """
+    results = wait_until(browser, done, 4)
+    for name in ("digit.png", "digit.jpg"):
+        meter = results[name].find_element(By.CSS_SELECTOR, "[role=meter]")
+        percentile = float(meter.get_attribute("aria-valuenow") or "nan")
+        assert 0 <= percentile <= 100
+        assert "percentile" in results[name].text
+    expected = httpx.post(f"{server.url}/v1/score", json={"images": [base64.b64encode(digit).decode()]}).json()
+    shown = float(results["digit.png"].find_element(By.CSS_SELECTOR, "[role=meter]").get_attribute("aria-valuenow"))
+    assert shown == pytest.approx(expected["scores"][0]["percentile"], abs=0.051)
+    assert "is not a PNG, JPEG or WebP image" in results["notes.txt"].text
+    assert "16" in results["small.png"].text and "32" in results["small.png"].text  # the size error, as the API says
+    browser.save_screenshot(str(shots / "05-score-errors.png"))
+    results["small.png"].find_element(By.XPATH, ".//button[starts-with(., 'fit to 32')]").click()
+    wait_until(browser, "return arguments[0].querySelector('[role=meter]')", results["small.png"])
+
+    # A drop: the same events a person's drag and drop fires, carrying a real PNG file.
+    browser.execute_script(
+        """
+        const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+        const data = new DataTransfer();
+        data.items.add(new File([bytes], 'dropped.png', {type: 'image/png'}));
+        const zone = document.getElementById('drop');
+        zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+        """,
+        base64.b64encode(digit).decode(),
+    )
+    results = wait_until(browser, done, 5)
+    assert results["dropped.png"].find_element(By.CSS_SELECTOR, "[role=meter]")
+    browser.save_screenshot(str(shots / "06-scores.png"))
+
+
+def test_a_point_model_is_drawn_as_a_scatter_plot_and_its_walk_as_a_path(
+    browser: WebDriver, server: Replica, shots: Path
+) -> None:
+    open_page(browser, server.url)
+    Select(browser.find_element(By.ID, "model")).select_by_value("ring8")
+    titles = wait_until(
+        browser,
+        "const t = [...document.querySelectorAll('#scatter circle.dot title')].map(t => t.textContent);"
+        "return t.length === 16 && !document.getElementById('scatter').hidden && t;",
+    )
+    assert browser.find_elements(By.CSS_SELECTOR, "#grid img") == []
+    api = httpx.post(f"{server.url}/v1/sample", json={"model": "ring8", "seed": 0, "n": 16}).json()
+    assert titles == [f"seed {p['seed']}: ({', '.join(f'{v:.3f}' for v in p['point'])})" for p in api["points"]]
+    assert "modes" in browser.find_element(By.ID, "card-fields").text
+    browser.find_element(By.CSS_SELECTOR, "#walk-form button[type=submit]").click()
+    route = wait_until(browser, "return document.querySelector('#walk-plot polyline')?.getAttribute('points')")
+    assert len(route.split()) == 8  # two keyframes, 8 steps: one vertex per frame
+    assert browser.find_element(By.ID, "gif-link").is_displayed() is False
+    browser.save_screenshot(str(shots / "07-points.png"))
+
+
+def test_the_live_panel_shows_batching_from_the_metrics(browser: WebDriver, server: Replica, shots: Path) -> None:
+    open_page(browser, server.url)
+    browser.find_element(By.ID, "shuffle").click()
+    batch = wait_until(
+        browser, "const v = parseFloat(document.getElementById('live-batch').textContent); return v >= 1 && v"
+    )
+    assert batch >= 1
+    rate = float(wait_until(browser, "return document.getElementById('live-rate').textContent"))
+    assert rate >= 0
+    assert browser.find_elements(By.CSS_SELECTOR, "#live-fields svg.spark polyline")
+    browser.save_screenshot(str(shots / "08-live.png"))
+
+
+@pytest.fixture(scope="module")
+def keyed_server(models_dir: Path) -> Iterator[Replica]:
+    yield from _serve(models_dir, "keyed", "--api-keys", KEY)
+
+
+def test_with_keys_the_page_asks_for_one_refuses_a_wrong_one_and_keeps_the_right_one_in_the_tab(
+    browser: WebDriver, keyed_server: Replica, shots: Path
+) -> None:
+    browser.get(keyed_server.url + "/")
+    wait_until(browser, "return !document.getElementById('key-form').hidden")
+    assert browser.find_elements(By.CSS_SELECTOR, "#grid img") == []
+    assert browser.find_element(By.ID, "key-status").text == ""
+    key = browser.find_element(By.ID, "key")
+    key.send_keys("wrong-key", Keys.ENTER)
+    wait_until(browser, "return document.getElementById('key-status').textContent === 'key refused'")
+    browser.save_screenshot(str(shots / "09-key-refused.png"))
+    key.send_keys(KEY, Keys.ENTER)
+    wait_until(browser, GRID_READY, 16, 0)
+    assert browser.find_element(By.ID, "key-form").is_displayed() is False
+    stored = browser.execute_script("return [sessionStorage.getItem('wgan-api-key'), localStorage.length]")
+    assert stored == [KEY, 0]
+    assert KEY not in browser.current_url
+    browser.get_log("browser")

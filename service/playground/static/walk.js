@@ -121,7 +121,7 @@ export function setupWalk(app) {
   return {
     addKeyframe(seed) {
       addKeyframe(seed);
-      list.lastElementChild.querySelector("input").focus();
+      list.lastElementChild.querySelector("input").focus({ preventScroll: true });
     },
     modelChanged(model, seed) {
       pause();

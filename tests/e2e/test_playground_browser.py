@@ -131,6 +131,17 @@ def test_the_page_opens_on_a_grid_of_the_default_model_that_matches_the_api(
     assert np.array_equal(shown_pixels(browser, images[3]), expected.reshape(-1))
     assert not np.array_equal(expected, pixels(api_sample_png(server, 4)))  # the comparison can tell seeds apart
 
+    unnamed = browser.execute_script(
+        "return [...document.querySelectorAll('input, select, button, a')].filter(c => !c.closest('[hidden]'))"
+        ".filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label') && !c.textContent.trim())"
+        ".map(c => c.outerHTML)"
+    )
+    assert unnamed == [], "every control has a label"
+    tabbable = browser.execute_script(
+        "return [...document.querySelectorAll('#grid .tile, #seed, #count, #shuffle, #grid-link')]"
+        ".every(c => c.tabIndex >= 0)"
+    )
+    assert tabbable
     card = browser.find_element(By.ID, "card-fields").text
     assert "mnist5k" in card and "z_dim\n64" in card and "classes\n10 / 10" in card and "FD" in card
 

@@ -27,7 +27,8 @@ export function setupSample(app) {
   async function showImages(images) {
     const tiles = images.map(({ seed: s, data }) => {
       const img = el("img", { src: "data:image/png;base64," + data, alt: `sample, seed ${s}`, "data-seed": s });
-      const button = el("button", { type: "button", class: "tile", title: `seed ${s}: add to the walk` }, img);
+      const name = `seed ${s}: add to the walk`;
+      const button = el("button", { type: "button", class: "tile", title: name, "aria-label": name }, img);
       button.addEventListener("click", () => app.addKeyframe(s));
       return el("figure", {}, button, el("figcaption", { text: `seed ${s}` }));
     });

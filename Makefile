@@ -12,7 +12,8 @@ PORT       ?= 8000
 # - before the venv is made: python3.X-venv, since Debian's Python leaves out ensurepip and `python3 -m venv`
 #   fails without it;
 # - for the tests (`sysdeps`): docker-compose (validates the compose files), nginx (the load balancer) and
-#   prometheus (scrapes a live server), which the deployment tests drive for real; g++ and Python's C headers
+#   prometheus (scrapes a live server), which the deployment tests drive for real; chromium and chromium-driver,
+#   the real browser the playground's tests drive through Selenium; g++ and Python's C headers
 #   (python3.X-dev), which the `compile` generator backend needs: inductor builds its C++ kernels against
 #   Python.h. Without them those tests are skipped with a reason that names the missing tool.
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -30,6 +31,8 @@ sysdeps:
 	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	command -v "$${CXX:-g++}" >/dev/null 2>&1 || missing="$$missing g++"; \
 	$(PYTHON) -c '$(HAS_PY_H)' || missing="$$missing python$(PY_VER)-dev"; \
 	$(APT_MISSING)

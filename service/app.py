@@ -29,12 +29,13 @@ from service.api.error_responses import install_error_handlers
 from service.api.middleware.body_limit import BodyLimitMiddleware
 from service.api.middleware.drain_gate import DrainMiddleware
 from service.api.middleware.request_metrics import RequestMetricsMiddleware
-from service.api.routes import admin, health, interpolate, models, sample, score
+from service.api.routes import admin, health, interpolate, models, playground, sample, score
 from service.api.service_route import ServiceRoute
 from service.catalog.folder_sync import ModelReloader
 from service.catalog.registry import ModelRegistry, ServedModel
 from service.inference.devices import dtype_name, intra_op_threads, resolve
 from service.metrics import ServiceMetrics
+from service.playground import load_assets
 from service.runtime import Drain, ServiceRuntime
 from service.settings import ServiceSettings
 
@@ -163,6 +164,8 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
     install_error_handlers(app)
     for module in (sample, health, models, interpolate, score, admin):  # the busiest route is matched first
         app.add_routes(module.router)
+    if settings.playground:  # off: `/` is an unknown path like any other
+        app.add_routes(playground.build_router(load_assets()))
     app.add_middleware(
         BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, read_timeout_s=settings.request_read_timeout_s
     )

@@ -111,6 +111,9 @@ class ServiceSettings(BaseSettings):
         description="torch intra-op threads; default: on CPU one fewer than the cores (at least 1), leaving a core "
         "to the event loop and encoders; on CUDA torch's own choice",
     )
+    playground: bool = Field(
+        True, description="serve the playground page at / (samples, latent walks, scores; a client of /v1/*)"
+    )
     warmup: bool = Field(True, description="run each model at its batch sizes before reporting ready")
     log_level: LogLevel = Field("info", description="logging level")
 

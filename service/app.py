@@ -191,10 +191,12 @@ async def _load_then_watch(
 
 
 def _retire_in_background(model: ServedModel) -> None:
-    """Stop a replaced or removed model's engine off the event loop (its queue is empty: nobody leases it)."""
+    """Stop a replaced or removed model's engine off the event loop (its queue is empty: nobody leases it), then
+    release what its runner holds on the device."""
 
     def stop() -> None:
         model.engine.stop()
+        model.runner.close()
         log.info("retired %s version %s", model.name, model.version)
 
     threading.Thread(target=stop, name=f"wgan-retire-{model.name}", daemon=True).start()

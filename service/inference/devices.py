@@ -7,6 +7,7 @@ import os
 
 import torch
 
+from service.inference.toolchain import missing_compile_toolchain
 from service.settings import ServiceSettings
 
 _DTYPES: dict[str, torch.dtype] = {
@@ -50,6 +51,10 @@ def resolve(settings: ServiceSettings) -> tuple[torch.device, torch.dtype]:
             raise DeviceError(f"backend onnxruntime runs on the CPU only, but the device is {device}; use --device cpu")
         if importlib.util.find_spec("onnxruntime") is None:
             raise DeviceError("backend onnxruntime needs ONNX Runtime: pip install 'wgan-serve[onnx]'")
+    if settings.backend == "compile":
+        missing = missing_compile_toolchain(device.type)
+        if missing is not None:
+            raise DeviceError(missing)
     return device, resolve_dtype(settings.dtype, device)
 
 

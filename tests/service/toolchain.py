@@ -8,7 +8,6 @@ import pytest
 
 from service.inference.toolchain import missing_compile_toolchain
 
-
 _MISSING = missing_compile_toolchain("cpu")
 needs_compile_toolchain = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 

@@ -1,10 +1,12 @@
-"""`--backend compile` is refused at start when its compiler or Python's headers are missing, naming what is."""
+"""Start-up checks of the CUDA path on the CPU: `--backend compile` is refused when its compiler or Python's headers
+are missing (naming what is), and fp32 serving on CUDA turns TF32 off and picks deterministic algorithms."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
-from service.inference.devices import DeviceError, resolve
+from service.inference.devices import DeviceError, configure_cuda_numerics, resolve
 from service.inference.toolchain import missing_compile_toolchain
 from tests.service.app_client import make_settings
 
@@ -45,3 +47,37 @@ def test_missing_python_headers_are_named(tmp_path, monkeypatch):
     for device in ("cpu", "cuda"):
         reason = missing_compile_toolchain(device, include_dir=tmp_path)
         assert reason is not None and f"no Python.h in {tmp_path}" in reason and "-dev" in reason
+
+
+@pytest.fixture
+def cuda_flags():
+    saved = (
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+    )
+    yield
+    (
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cuda.matmul.allow_tf32,
+    ) = saved
+
+
+def _flags() -> tuple[bool, bool, bool, bool]:
+    """(cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)"""
+    b = torch.backends
+    return b.cudnn.deterministic, b.cudnn.benchmark, b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32
+
+
+def test_fp32_serving_on_cuda_is_ieee_fp32_with_deterministic_algorithms(cuda_flags):
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
+    configure_cuda_numerics(torch.device("cpu"), torch.float32)  # the CPU: nothing changes
+    assert _flags() == (False, True, True, True)
+    configure_cuda_numerics(torch.device("cuda"), torch.bfloat16)  # bf16: deterministic, TF32 left alone
+    assert _flags() == (True, False, True, True)
+    configure_cuda_numerics(torch.device("cuda"), torch.float32)
+    assert _flags() == (True, False, False, False)

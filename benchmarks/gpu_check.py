@@ -75,7 +75,10 @@ class Step:
 
 PY = sys.executable
 TRAIN = [PY, "-m", "training.cli", "--config", "configs/mnist5k.yaml", "--no-progress"]
-TRAIN_SET = ["--set", "data.dataset=digits", "--set", "train.sample_every=0"]
+TRAIN_SET = [
+    *("--set", "data.dataset=digits", "--set", "train.sample_every=0"),
+    *("--set", "train.checkpoint_every=0", "--set", "eval.reference_samples=256"),
+]
 SERVE_BENCH = [PY, "benchmarks/serve_bench.py", "--quick", "--skip-naive"]
 
 STEPS = (

@@ -6,7 +6,7 @@ MODELS_DIR ?= bundled_models
 HOST       ?= 127.0.0.1
 PORT       ?= 8000
 
-.PHONY: venv sysdeps lint test reliability serve lock clean
+.PHONY: venv sysdeps lint test reliability serve lock clean gpu-wheels gpu-check
 
 # System packages, installed from Debian's when missing (apt-get; sudo unless root):
 # - before the venv is made: python3.X-venv, since Debian's Python leaves out ensurepip and `python3 -m venv`
@@ -102,3 +102,15 @@ lock:
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The GPU check (benchmarks/gpu_check.py, docs/gpu.md): `make gpu-wheels` where PyPI is reachable downloads the
+# serving stack as Python 3.12 wheels into build/gpu-wheels; `make gpu-check OUT=DIR` on the GPU machine runs every
+# CUDA step under its own limit (8 minutes in all); `make gpu-check-dry OUT=DIR` runs the same steps on the CPU.
+gpu-wheels:
+	$(BIN)/python benchmarks/gpu_check.py --download
+
+gpu-check:
+	python3 benchmarks/gpu_check.py
+
+gpu-check-dry: venv
+	$(BIN)/python benchmarks/gpu_check.py --dry

@@ -33,7 +33,7 @@ from service.api.routes import admin, health, interpolate, models, playground, s
 from service.api.service_route import ServiceRoute
 from service.catalog.folder_sync import ModelReloader
 from service.catalog.registry import ModelRegistry, ServedModel
-from service.inference.devices import dtype_name, intra_op_threads, resolve
+from service.inference.devices import configure_cuda_numerics, dtype_name, intra_op_threads, resolve
 from service.metrics import ServiceMetrics
 from service.playground import load_assets
 from service.runtime import Drain, ServiceRuntime
@@ -120,6 +120,7 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         device, dtype = resolve(settings)  # a device this machine lacks stops start-up with a clear message
+        configure_cuda_numerics(device, dtype)  # IEEE fp32, deterministic cuDNN algorithms
         threads = intra_op_threads(settings.torch_threads, device)
         if threads is not None:
             torch.set_num_threads(threads)
@@ -197,10 +198,12 @@ async def _load_then_watch(
 
 
 def _retire_in_background(model: ServedModel) -> None:
-    """Stop a replaced or removed model's engine off the event loop (its queue is empty: nobody leases it)."""
+    """Stop a replaced or removed model's engine off the event loop (its queue is empty: nobody leases it), then
+    release what its runner holds on the device."""
 
     def stop() -> None:
         model.engine.stop()
+        model.runner.close()
         log.info("retired %s version %s", model.name, model.version)
 
     threading.Thread(target=stop, name=f"wgan-retire-{model.name}", daemon=True).start()

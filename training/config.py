@@ -183,8 +183,8 @@ class TrainLoopConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (none: torch's default)")
     amp: Literal["none", "bf16", "fp16"] = Field(
         "none",
-        description="autocast the forward passes (bf16 on CPU or CUDA, fp16 on CUDA only); weights, optimiser "
-        "state and the penalty's gradient norm stay float32",
+        description="autocast the forward passes (bf16, or fp16 with loss scaling; either on CPU or CUDA, fp16 on the "
+        "CPU being slow, for tests); weights, optimiser state and the penalty's gradient norm stay float32",
     )
     channels_last: bool = Field(True, description="images: channels_last memory format for both networks")
     tensorboard: bool = Field(

@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 Schedulers = list[torch.optim.lr_scheduler.LambdaLR]
 
+# fp16: how many generator iterations in a row may have no finite critic step (every one skipped by GradScaler)
+# before the run counts as diverged. Each skip halves the scale, so by then it has fallen by 2**(limit * n_critic).
+MAX_SKIPPED_ITERATIONS = 25
+
 
 def resolve_device(device: str) -> torch.device:
     """`auto` picks CUDA when available; `cuda` without a GPU is an error that says so."""
@@ -101,8 +105,6 @@ class Trainer:
         self.device = device
         self.show_progress = progress and self.dist.is_main
         t = config.train
-        if t.amp == "fp16" and device.type != "cuda":
-            raise ConfigError(f"train.amp 'fp16' needs a CUDA device; on {device.type} use train.amp=bf16 or none")
         torch.manual_seed(config.seed)  # weight initialisation: the same on every rank
         self.dataset = load_dataset(config.data, config.model.kind)
         _check_shapes(config, self.dataset)
@@ -117,7 +119,12 @@ class Trainer:
         self.critic_params = [p for p in self.nets.critic.parameters() if p.requires_grad]
         self.opt_g, self.opt_c, self.schedulers = make_optimizers(config, self.nets.generator, self.nets.critic, device)
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.amp)
-        self.scalers = {name: torch.amp.GradScaler("cuda", enabled=t.amp == "fp16") for name in ("generator", "critic")}
+        # fp16 loss scaling works the same on every device (on the CPU it is slow, for tests and debugging).
+        self.scalers = {
+            name: torch.amp.GradScaler(device.type, enabled=t.amp == "fp16") for name in ("generator", "critic")
+        }
+        self._one = torch.ones((), device=device)
+        self._non_finite_iterations = 0  # fp16: generator iterations in a row without a finite critic step
         # Separate CPU streams per rank, so the data stream does not depend on the model's shape and vice versa.
         offset = 1_000_003 * self.dist.rank
         self.data_rng = torch.Generator("cpu").manual_seed(config.seed * 3 + 1 + offset)
@@ -134,37 +141,71 @@ class Trainer:
     # -- one generator iteration --------------------------------------------------------------------------------
 
     def step(self) -> dict[str, float]:
-        """n_critic critic steps, one generator step (with the EMA), the schedulers; returns the step's figures."""
-        stats = self.critic_phase()
-        stats.update(self.generator_step())
+        """n_critic critic steps, one generator step (with the EMA), the schedulers; returns the step's figures.
+
+        The figures stay on the device until the end of the iteration and come back in one copy. With fp16, a
+        step that GradScaler skips (its gradients overflowed) is expected: the critic figures average the steps
+        whose figures are finite, `skipped_steps` counts the skips, and an iteration without one finite critic
+        step repeats the previous figures. Only `MAX_SKIPPED_ITERATIONS` such iterations in a row (or any
+        non-finite figure without loss scaling) stop the run with FloatingPointError.
+        """
+        critic = self.critic_phase()
+        generator = self.generator_step()
         for scheduler in self.schedulers:
             scheduler.step()
         self.progress.iteration += 1
+        figures = dict(critic)
+        for key, value in generator.items():  # `skipped_steps` counts both networks' steps
+            figures[key] = figures[key] + value if key in figures else value
+        stats = dict(zip(figures, torch.stack(list(figures.values())).tolist(), strict=True))  # one host copy
+        if self.scalers["critic"].is_enabled():
+            stats = self._carry_over_skipped(stats)
         self.progress.last = stats
         if not all(math.isfinite(v) for v in stats.values()):
             raise FloatingPointError(f"training diverged at generator iteration {self.progress.iteration}: {stats}")
         return stats
 
+    def _carry_over_skipped(self, stats: dict[str, float]) -> dict[str, float]:
+        """fp16: non-finite figures (an iteration whose critic steps were all skipped) repeat the previous ones."""
+        if all(math.isfinite(v) for v in stats.values()):
+            self._non_finite_iterations = 0
+            return stats
+        self._non_finite_iterations += 1
+        if self._non_finite_iterations > MAX_SKIPPED_ITERATIONS:
+            return stats
+        previous = self.progress.last
+        return {k: v if math.isfinite(v) else float(previous.get(k, 0.0)) for k, v in stats.items()}
+
     def _noise(self, n: int) -> torch.Tensor:
         z_dim = self.config.model.generator.z_dim
         return torch.randn(n, z_dim, generator=self.noise_rng).to(self.device, non_blocking=True)  # [n, z_dim]
 
-    def critic_phase(self) -> dict[str, float]:
-        """n_critic critic steps; the fake batches for all of them come from one generator pass."""
+    def critic_phase(self) -> dict[str, torch.Tensor]:
+        """n_critic critic steps; the fake batches for all of them come from one generator pass.
+
+        Returns device scalars: each figure averaged over the steps where it is finite (NaN if none is), and with
+        fp16 `skipped_steps`, how many of the steps GradScaler skipped.
+        """
         n_critic, bs = self.config.optim.n_critic, self.config.train.batch_size
         with torch.no_grad(), self._autocast():
             fakes = self.nets.generator(self._noise(n_critic * bs)).float()  # [n_critic * bs, ...]
         fakes = fakes.contiguous(memory_format=self.memory_format) if fakes.dim() == 4 else fakes
-        totals: dict[str, float] = {}
-        for fake in fakes.split(bs):
-            for key, value in self.critic_step(fake).items():
-                totals[key] = totals.get(key, 0.0) + value / n_critic
+        steps = [self.critic_step(fake) for fake in fakes.split(bs)]
+        totals: dict[str, torch.Tensor] = {}
+        for key in steps[0]:
+            values = torch.stack([step[key] for step in steps])  # [n_critic]
+            if key == "skipped_steps":
+                totals[key] = values.sum()
+                continue
+            finite = torch.isfinite(values)
+            totals[key] = torch.where(finite, values, 0.0).sum() / finite.sum()  # NaN when no step is finite
         return totals
 
-    def critic_step(self, fake: torch.Tensor) -> dict[str, float]:
+    def critic_step(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         real = self.dataset.sample(self.config.train.batch_size, self.data_rng).to(self.device, non_blocking=True)
         real = real.contiguous(memory_format=self.memory_format) if real.dim() == 4 else real  # a fresh real batch
         scaler = self.scalers["critic"]
+        scale_before = scaler.scale(self._one)  # a device scalar: reading GradScaler's scale needs no host sync
         with self._autocast():  # the penalty's critic is the unwrapped one under DDP: see distributed.py
             terms = critic_objective(
                 self.config.loss,
@@ -174,7 +215,7 @@ class Trainer:
                 self.noise_rng,
                 separate_passes=self.critic_has_batch_norm,
                 penalty_critic=self.nets.critic,
-                scale=scaler.get_scale() if scaler.is_enabled() else 1.0,
+                scale=scale_before if scaler.is_enabled() else 1.0,
             )  # fp16 loss scale
         self.opt_c.zero_grad(set_to_none=True)
         # `inputs=`: the interpolates are a leaf that requires grad, and a plain backward() would also propagate
@@ -183,12 +224,16 @@ class Trainer:
         scaler.step(self.opt_c)
         scaler.update()
         constrain_critic(self.config.loss, self.nets.critic)
-        return {"wasserstein": terms.wasserstein.item(), "gp": terms.penalty.item(), "critic_loss": terms.loss.item()}
+        figures = {"wasserstein": terms.wasserstein, "gp": terms.penalty.detach(), "critic_loss": terms.loss.detach()}
+        if scaler.is_enabled():  # update() lowers the scale exactly when it skipped the step
+            figures["skipped_steps"] = (scaler.scale(self._one) < scale_before).float()
+        return {k: v.float() for k, v in figures.items()}
 
-    def generator_step(self) -> dict[str, float]:
+    def generator_step(self) -> dict[str, torch.Tensor]:
         c = self.nets.critic  # unwrapped: the critic is frozen here, only the generator's gradients are reduced
         scaler = self.scalers["generator"]
         c.requires_grad_(False)
+        scale_before = scaler.scale(self._one)
         try:
             with self._autocast():
                 loss = generator_objective(c, self.g_train(self._noise(self.config.train.batch_size)))
@@ -204,7 +249,10 @@ class Trainer:
             t = self.config.train
             decay = ema_decay_at(t.ema or 0.0, self.progress.iteration + 1, t.ema_warmup)
             update_ema(self.nets.ema, self.nets.generator, decay)
-        return {"generator_loss": loss.item()}
+        figures = {"generator_loss": loss.detach().float()}
+        if scaler.is_enabled():
+            figures["skipped_steps"] = (scaler.scale(self._one) < scale_before).float()
+        return figures
 
     # -- resume state -------------------------------------------------------------------------------------------
 

@@ -70,13 +70,31 @@ def penalty_from_gradients(
     return penalty
 
 
-def input_gradients(scores: torch.Tensor, x_hat: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+# The largest factor the penalty's inner backward seeds an fp16 graph with. The seed of d sum(scores) / d scores
+# is the factor itself, once per sample, and it enters the graph in the scores' dtype: GradScaler's scale starts at
+# 65,536, above float16's maximum (65,504), and doubles after every 2,000 clean steps, so passed as it is the seed
+# would be inf and the penalty NaN. 2**10 keeps small gradients out of fp16's subnormals and leaves the critic's
+# backward five binary orders of magnitude of headroom.
+PENALTY_SCALE_CEILING = 2.0**10
+
+
+def input_gradients(scores: torch.Tensor, x_hat: torch.Tensor, scale: float | torch.Tensor = 1.0) -> torch.Tensor:
     """d sum(scores) / d x_hat with `create_graph=True`, so a penalty on it trains the critic.
 
-    `scale` multiplies the scores before differentiating and divides the gradient after (fp16 loss scaling).
+    `scale` (fp16 loss scaling: a number, or GradScaler's scale as a device tensor, which needs no host sync)
+    multiplies the scores before differentiating and divides the gradient after, capped at
+    `PENALTY_SCALE_CEILING` so that the seed fits in float16. If the backward still overflows, the penalty is
+    inf or NaN, the critic's gradients are too, and GradScaler skips that step and lowers its scale.
     """
-    (grad,) = torch.autograd.grad((scores.float().sum() * scale), x_hat, create_graph=True)
-    return grad / scale if scale != 1.0 else grad
+    if isinstance(scale, torch.Tensor):
+        factor = scale.detach().float().clamp(max=PENALTY_SCALE_CEILING)
+    elif scale == 1.0:
+        (grad,) = torch.autograd.grad(scores.float().sum(), x_hat, create_graph=True)
+        return grad
+    else:
+        factor = torch.tensor(min(float(scale), PENALTY_SCALE_CEILING), device=scores.device)
+    (grad,) = torch.autograd.grad(scores.float().sum() * factor, x_hat, create_graph=True)
+    return grad / factor.to(grad.dtype)
 
 
 def gradient_penalty(
@@ -87,7 +105,7 @@ def gradient_penalty(
     target: float = 1.0,
     generator: torch.Generator | None = None,
     one_sided: bool = False,
-    scale: float = 1.0,
+    scale: float | torch.Tensor = 1.0,
 ) -> torch.Tensor:
     """lambda * E[(||grad_x C(x_hat)||_2 - target)^2] at x_hat = alpha real + (1 - alpha) fake.
 
@@ -118,7 +136,7 @@ def critic_objective(
     *,
     separate_passes: bool = False,
     penalty_critic: ScoreFn | None = None,
-    scale: float = 1.0,
+    scale: float | torch.Tensor = 1.0,
 ) -> CriticTerms:
     """The whole critic objective of `config.variant` on one real and one fake batch of the same shape.
 

@@ -74,6 +74,13 @@ class GraphedForward:
             static_output = self._forward(static_input)
         return _Captured(graph, static_input, static_output)
 
+    def close(self) -> None:
+        """Drop every bucket's graph and static buffers, so their private pools can return to the allocator."""
+        self._staged.synchronize()
+        for captured in self._captured.values():
+            captured.graph.reset()
+        self._captured.clear()
+
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """CPU batch [n, *item_shape] -> device output [n, ...] (a view into the bucket's static output)."""
         n = batch.shape[0]

@@ -7,6 +7,7 @@ import os
 
 import torch
 
+from service.inference.toolchain import missing_compile_toolchain
 from service.settings import ServiceSettings
 
 _DTYPES: dict[str, torch.dtype] = {
@@ -50,7 +51,29 @@ def resolve(settings: ServiceSettings) -> tuple[torch.device, torch.dtype]:
             raise DeviceError(f"backend onnxruntime runs on the CPU only, but the device is {device}; use --device cpu")
         if importlib.util.find_spec("onnxruntime") is None:
             raise DeviceError("backend onnxruntime needs ONNX Runtime: pip install 'wgan-serve[onnx]'")
+    if settings.backend == "compile":
+        missing = missing_compile_toolchain(device.type)
+        if missing is not None:
+            raise DeviceError(missing)
     return device, resolve_dtype(settings.dtype, device)
+
+
+def configure_cuda_numerics(device: torch.device, dtype: torch.dtype) -> None:
+    """Process-wide CUDA settings for serving (a serving process has one device and one dtype).
+
+    - fp32 means IEEE fp32: TF32 off for cuDNN convolutions and matmuls, which otherwise round fp32 inputs to a
+      10-bit mantissa and move served pixels a level or two away from the CPU's.
+    - Deterministic cuDNN algorithms, and no benchmark-mode choice between them: transposed convolutions run as
+      cuDNN backward-data kernels whose algorithm depends on the batch size, and some accumulate with atomics, so
+      a seed's image could otherwise depend on the batch it rode in.
+    """
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    if dtype == torch.float32:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def intra_op_threads(requested: int | None, device: torch.device) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,27 @@ class ForwardOptions:
     max_batch_size: int = 64
 
 
+class DeviceForward:
+    """Latents [B, z_dim] float32 on the device -> images [B, H, W, C] uint8 or points [B, out_dim] float32.
+
+    A plain object holding only the network, so that the CUDA graphs captured from it hold no reference back to
+    the runner: a bound method of the runner would make a cycle (runner -> graphs -> method -> runner) that only a
+    full collection frees, and `gc.freeze()` at start-up makes those rare, so a retired version's GPU memory (its
+    weights, static buffers and every bucket's pool) would stay allocated.
+    """
+
+    def __init__(self, generator: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype, kind: str) -> None:
+        self.generator = generator
+        self.dtype = dtype
+        self.kind = kind
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.generator(z.to(self.dtype))
+        if self.kind == "image":
+            return to_uint8(out)  # [B, H, W, C]
+        return out.float()  # [B, out_dim]
+
+
 class ModelRunner:
     """Generator and critic moved to the serving device and dtype, with host transfers (pinned on CUDA).
 
@@ -43,8 +65,6 @@ class ModelRunner:
         options: ForwardOptions | None = None,
     ) -> None:
         options = options or ForwardOptions()
-        if options.cuda_graphs and device.type != "cuda":
-            raise ValueError(f"CUDA graphs need a CUDA device, but the device is {device}")
         if options.cuda_graphs and options.backend not in ("eager", "channels_last"):
             raise ValueError(f"CUDA graphs capture an eager generator, not backend {options.backend}")
         meta = checkpoint.metadata
@@ -55,10 +75,17 @@ class ModelRunner:
         self.z_dim = meta.z_dim
         self.generator = checkpoint.generator.to(device=device, dtype=dtype).eval()
         self.critic = checkpoint.critic.to(device=device, dtype=dtype).eval()
-        self._generator = with_backend(self.generator, options.backend, (self.z_dim,))
+        self._generate_on_device = DeviceForward(
+            with_backend(self.generator, options.backend, (self.z_dim,)), dtype, self.kind
+        )
         self._cuda = device.type == "cuda"
         self._graphed: GraphedForward | None = None
         self._staging: torch.Tensor | None = None
+        self.closed = False
+        # Each model's work goes to its own stream, so models served from one GPU overlap instead of queueing on
+        # the default stream one after another. Every batch runs from the engine's one worker thread, start to
+        # end (copies, forward, copy out, sync) on this stream.
+        self._stream: torch.cuda.Stream | None = torch.cuda.Stream(device) if self._cuda else None
         if self._cuda and not options.cuda_graphs:  # (the graphs keep their own)
             # One pinned buffer for the latents of a batch; `_to_host` synchronises, so it is free again after.
             self._staging = torch.empty(options.max_batch_size, self.z_dim, pin_memory=True)  # [max_B, z_dim]
@@ -70,7 +97,7 @@ class ModelRunner:
         else:
             self.score_item_shape = (g.out_dim,)
             self.score_item_dtype = torch.float32
-        if options.cuda_graphs:
+        if options.cuda_graphs:  # (GraphedForward refuses a device that is not CUDA)
             started = time.perf_counter()
             self._graphed = GraphedForward(
                 self._generate_on_device, (self.z_dim,), torch.float32, bucket_sizes(options.max_batch_size), device
@@ -89,17 +116,13 @@ class ModelRunner:
     def _to_host(self, y: torch.Tensor) -> np.ndarray:
         if self._cuda:
             host = torch.empty(y.shape, dtype=y.dtype, pin_memory=True)
+            # A fresh pinned block per batch, from torch's caching host allocator (which reuses freed blocks once
+            # their copies are done): the array goes to the codec pool while this worker moves on, so one buffer
+            # reused for every batch would need a second copy.
             host.copy_(y, non_blocking=True)
             torch.cuda.current_stream(self.device).synchronize()
             return host.numpy()
         return y.numpy()
-
-    def _generate_on_device(self, z: torch.Tensor) -> torch.Tensor:
-        """Latents [B, z_dim] float32 on the device -> images [B, H, W, C] uint8 or points [B, out_dim] float32."""
-        out = self._generator(z.to(self.dtype))
-        if self.kind == "image":
-            return to_uint8(out)  # [B, H, W, C]
-        return out.float()  # [B, out_dim]
 
     def _latents_to_device(self, z: torch.Tensor) -> torch.Tensor:
         """[B, z_dim] on the CPU -> the device, through the pinned staging buffer in one non-blocking copy."""
@@ -113,18 +136,49 @@ class ModelRunner:
 
     def generate(self, z: torch.Tensor) -> np.ndarray:
         """Latents [B, z_dim] float32 -> images [B, H, W, C] uint8, or points [B, out_dim] float32."""
-        if not self._cuda:
+        self._check_open()
+        if self._stream is None:
             return self._generate_on_device(z).numpy()
-        with torch.cuda.device(self.device):
+        with torch.cuda.device(self.device), torch.cuda.stream(self._stream):
             if self._graphed is not None:
                 return self._to_host(self._graphed(z))
             return self._to_host(self._generate_on_device(self._latents_to_device(z)))
 
     def score(self, x: torch.Tensor) -> np.ndarray:
         """Images [B, H, W, C] uint8, or points [B, in_dim] float32 -> raw critic scores [B] float32."""
+        self._check_open()
+        if self._stream is None:
+            return self._score_on_device(x)
+        with torch.cuda.device(self.device), torch.cuda.stream(self._stream):
+            return self._score_on_device(x)
+
+    def _score_on_device(self, x: torch.Tensor) -> np.ndarray:
         x = self._to_device(x)
         batch = from_uint8(x) if self.kind == "image" else x  # [B, C, H, W] or [B, in_dim]
         return self._to_host(self.critic(batch.to(self.dtype)).float())  # [B]
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError("this model version has retired: its runner is closed")
+
+    def close(self) -> None:
+        """Release what this version holds on its device, once its engine has stopped: the CUDA graphs (static
+        buffers and each bucket's private pool), the staging buffer and the weights (moved to the meta device);
+        on CUDA the allocator's cached blocks go back to the driver. The runner serves nothing after."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._stream is not None:
+            self._stream.synchronize()
+        if self._graphed is not None:
+            self._graphed.close()
+            self._graphed = None
+        self._staging = None
+        self.generator.to(device="meta")
+        self.critic.to(device="meta")
+        if self._cuda:
+            with torch.cuda.device(self.device):
+                torch.cuda.empty_cache()
 
     def warm_up(self, batch_sizes: list[int]) -> float:
         """Run both networks once at every batch size the engine will use (allocator, kernels, autotuning,

@@ -4,34 +4,11 @@ C++ compiler (`$CXX`, else `g++`) against Python's C headers. `make test` instal
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
-import sysconfig
-from pathlib import Path
-
 import pytest
 
+from service.inference.toolchain import missing_compile_toolchain
 
-def missing_compile_toolchain() -> str | None:
-    """Why the compile backend cannot run here, or None when it can."""
-    compiler = os.environ.get("CXX", "g++")
-    if shutil.which(compiler) is None:
-        return (
-            f"the compile backend needs a C++ compiler: `{compiler}` not found "
-            "(Debian: apt-get install g++, which `make sysdeps` does)"
-        )
-    headers = Path(sysconfig.get_path("include"))
-    if not (headers / "Python.h").exists():
-        package = f"python{sys.version_info.major}.{sys.version_info.minor}-dev"
-        return (
-            f"the compile backend needs Python's C headers: no Python.h in {headers} "
-            f"(Debian: apt-get install {package}, which `make sysdeps` does)"
-        )
-    return None
-
-
-_MISSING = missing_compile_toolchain()
+_MISSING = missing_compile_toolchain("cpu")
 needs_compile_toolchain = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 

@@ -8,7 +8,10 @@ the other way), with at most 1 % of the pixels off by that level.
 from __future__ import annotations
 
 import base64
+import gc
 import io
+import weakref
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ import torch
 from PIL import Image
 
 from models import latents_for_seeds, load_checkpoint
+from service.inference import runner as runner_module
 from service.inference.backends import BACKENDS, with_backend
 from service.inference.devices import DeviceError, resolve
 from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
@@ -116,3 +120,51 @@ async def test_the_app_serves_the_same_images_with_each_backend(models_dir, back
             answers[name] = _pixels(response.json())
     for got, want in zip(answers[backend], answers["eager"], strict=True):
         assert_same_pixels(got, want)
+
+
+class _GraphsOnTheCpu:
+    """Stands in for GraphedForward on the CPU: keeps the forward it is given, as the CUDA graphs do."""
+
+    def __init__(self, forward, item_shape, input_dtype, buckets, device):
+        self.forward, self.buckets, self.closed = forward, buckets, False
+
+    def __call__(self, batch):
+        return self.forward(batch)
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_retired_runner_with_graphs_is_freed_without_a_full_collection(tiny_image_checkpoint, monkeypatch):
+    # The graphs hold the forward they captured; if that forward were a bound method of the runner, the runner would
+    # sit in a reference cycle that only the cyclic collector frees (rare after the server's gc.freeze()).
+    monkeypatch.setattr(runner_module, "GraphedForward", _GraphsOnTheCpu)
+    runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions(cuda_graphs=True))
+    graphs: Any = runner._graphed  # the stand-in, by the monkeypatch
+    assert isinstance(graphs, _GraphsOnTheCpu)
+    with torch.inference_mode():
+        assert graphs(torch.zeros(2, runner.z_dim)).shape[0] == 2
+    ref = weakref.ref(runner)
+    gc.disable()
+    try:
+        runner.close()
+        assert graphs.closed and runner._graphed is None
+        with pytest.raises(RuntimeError, match="has retired"):
+            runner.generate(torch.zeros(1, runner.z_dim))
+        del runner
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+def test_a_runner_without_graphs_is_freed_by_reference_counting(tiny_image_checkpoint):
+    runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32)
+    with torch.inference_mode():
+        runner.generate(torch.zeros(3, runner.z_dim))
+    ref = weakref.ref(runner)
+    gc.disable()
+    try:
+        del runner
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -9,6 +9,8 @@ Tolerances, on the served 8-bit pixels (one level is 2/255 ≈ 0.0078 in [-1, 1]
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -98,3 +100,37 @@ def test_cuda_backends_equal_the_cpu_fp32_images(tiny_image_checkpoint, backend)
     with torch.inference_mode():
         diff = _level_diff(runner.generate(z), _cpu_pixels(tiny_image_checkpoint, z))
     assert diff.max() <= 1 and (diff > 0).mean() <= 0.02
+
+
+def test_closing_a_retired_runner_returns_its_device_memory(tiny_image_checkpoint):
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    before = torch.cuda.memory_reserved()
+    runner = ModelRunner(
+        load_checkpoint(tiny_image_checkpoint), CUDA, torch.float32, ForwardOptions(cuda_graphs=True, max_batch_size=8)
+    )
+    runner.warm_up(warm_up_sizes(8))
+    assert torch.cuda.memory_reserved() > before
+    runner.close()
+    del runner
+    torch.cuda.empty_cache()
+    assert torch.cuda.memory_reserved() <= before
+
+
+def test_two_models_on_their_own_streams_give_their_own_pixels_side_by_side(tiny_image_checkpoint):
+    runners = [ModelRunner(load_checkpoint(tiny_image_checkpoint), CUDA, torch.float32) for _ in range(2)]
+    z = latents_for_seeds(SEEDS, runners[0].z_dim)
+    want = runners[0].generate(z)
+    results: list[np.ndarray] = []
+
+    def work(runner: ModelRunner) -> None:
+        with torch.inference_mode():
+            for _ in range(20):
+                results.append(runner.generate(z))
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 40 and all(np.array_equal(r, want) for r in results)

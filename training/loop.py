@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from models import has_batch_norm
 from training import distributed as ddp
-from training.config import ConfigError, TrainConfig
+from training.config import ConfigError, TrainConfig, with_classes
 from training.data import DataError, Dataset, load_dataset
 from training.losses import constrain_critic, critic_objective, generator_objective
 from training.metrics_log import MetricsLog
@@ -106,6 +106,14 @@ class Trainer:
         torch.manual_seed(config.seed)  # weight initialisation: the same on every rank
         self.dataset = load_dataset(config.data, config.model.kind)
         _check_shapes(config, self.dataset)
+        self.conditional = config.model.conditional
+        if self.conditional:
+            if self.dataset.classes is None:
+                raise DataError(
+                    f"model.conditional needs labelled data, and dataset {self.dataset.name!r} has no labels "
+                    "(folder:PATH needs one subfolder per class; npz:PATH a 'y' array)"
+                )
+            config = self.config = with_classes(config, len(self.dataset.classes))
         self.nets = build_networks(config, device)
         image = config.model.kind == "image"
         self.memory_format = torch.channels_last if t.channels_last and image else torch.contiguous_format
@@ -150,20 +158,40 @@ class Trainer:
         return torch.randn(n, z_dim, generator=self.noise_rng).to(self.device, non_blocking=True)  # [n, z_dim]
 
     def critic_phase(self) -> dict[str, float]:
-        """n_critic critic steps; the fake batches for all of them come from one generator pass."""
+        """n_critic critic steps; the fake batches for all of them come from one generator pass.
+
+        A conditional run draws its n_critic real batches first and generates each fake for its real batch's
+        labels (real and fake streams are separate generators, so the unconditional order is unchanged)."""
         n_critic, bs = self.config.optim.n_critic, self.config.train.batch_size
+        labelled = [self._labelled_batch() for _ in range(n_critic)] if self.conditional else []
+        labels = torch.cat([y for _, y in labelled]) if labelled else None  # [n_critic * bs]
         with torch.no_grad(), self._autocast():
-            fakes = self.nets.generator(self._noise(n_critic * bs)).float()  # [n_critic * bs, ...]
+            fakes = self._generate(self.nets.generator, self._noise(n_critic * bs), labels).float()
         fakes = fakes.contiguous(memory_format=self.memory_format) if fakes.dim() == 4 else fakes
         totals: dict[str, float] = {}
-        for fake in fakes.split(bs):
-            for key, value in self.critic_step(fake).items():
+        for i, fake in enumerate(fakes.split(bs)):
+            real, y = labelled[i] if labelled else (None, None)
+            for key, value in self.critic_step(fake, real, y).items():
                 totals[key] = totals.get(key, 0.0) + value / n_critic
         return totals
 
-    def critic_step(self, fake: torch.Tensor) -> dict[str, float]:
-        real = self.dataset.sample(self.config.train.batch_size, self.data_rng).to(self.device, non_blocking=True)
-        real = real.contiguous(memory_format=self.memory_format) if real.dim() == 4 else real  # a fresh real batch
+    def _labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A real batch and its labels, on the device."""
+        real, labels = self.dataset.sample_labelled(self.config.train.batch_size, self.data_rng)
+        return real.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+    @staticmethod
+    def _generate(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        out: torch.Tensor = generator(z) if labels is None else generator(z, labels)
+        return out
+
+    def critic_step(
+        self, fake: torch.Tensor, real: torch.Tensor | None = None, labels: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """One critic step on `fake` against `real` (a fresh real batch when not given); `labels`: both's classes."""
+        if real is None:
+            real = self.dataset.sample(self.config.train.batch_size, self.data_rng).to(self.device, non_blocking=True)
+        real = real.contiguous(memory_format=self.memory_format) if real.dim() == 4 else real
         scaler = self.scalers["critic"]
         with self._autocast():  # the penalty's critic is the unwrapped one under DDP: see distributed.py
             terms = critic_objective(
@@ -174,8 +202,9 @@ class Trainer:
                 self.noise_rng,
                 separate_passes=self.critic_has_batch_norm,
                 penalty_critic=self.nets.critic,
-                scale=scaler.get_scale() if scaler.is_enabled() else 1.0,
-            )  # fp16 loss scale
+                scale=scaler.get_scale() if scaler.is_enabled() else 1.0,  # fp16 loss scale
+                labels=labels,
+            )
         self.opt_c.zero_grad(set_to_none=True)
         # `inputs=`: the interpolates are a leaf that requires grad, and a plain backward() would also propagate
         # the penalty back to them through the whole double-backward graph, for a gradient nobody reads.
@@ -190,8 +219,10 @@ class Trainer:
         scaler = self.scalers["generator"]
         c.requires_grad_(False)
         try:
+            bs = self.config.train.batch_size
+            labels = self.dataset.sample_labels(bs, self.data_rng).to(self.device) if self.conditional else None
             with self._autocast():
-                loss = generator_objective(c, self.g_train(self._noise(self.config.train.batch_size)))
+                loss = generator_objective(c, self._generate(self.g_train, self._noise(bs), labels), labels)
             self.opt_g.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(self.opt_g)

@@ -179,3 +179,29 @@ def test_stopping_and_resuming_a_conditional_run_is_exact(tmp_path):
     a, b = load_checkpoint(straight), load_checkpoint(resumed)
     _assert_same_state(a.generator.state_dict(), b.generator.state_dict(), "generator")
     assert b.metadata.classes == a.metadata.classes
+
+
+def test_per_class_figures_reward_the_requested_class_only():
+    from training.image_metrics import ClassifierMetrics
+
+    data = load_dataset(DataConfig(dataset="mnist5k", resolution=32))
+    assert data.heldout_labels is not None and isinstance(data, TensorDataset) and data.train_labels is not None
+    metrics = ClassifierMetrics()
+    some = torch.randperm(data.train.shape[0], generator=torch.Generator().manual_seed(0))[:1000]
+    fake, asked = data.train[some], data.train_labels[some]
+    right = metrics.compare_by_class(fake, asked, data.heldout, data.heldout_labels)
+    wrong = metrics.compare_by_class(fake, (asked + 1) % 10, data.heldout, data.heldout_labels)
+    assert right["class_accuracy"] > 0.9 > 0.1 > wrong["class_accuracy"]
+    assert [row["class"] for row in right["per_class"]] == list(range(10))
+    for good, bad in zip(right["per_class"], wrong["per_class"], strict=True):
+        assert good["frechet_distance"] < bad["frechet_distance"]
+
+
+def test_the_eval_cli_generates_each_class_of_a_conditional_checkpoint(tmp_path):
+    from training.eval_cli import evaluate_checkpoint, store_quality
+
+    path = train(_config(2), tmp_path, device="cpu", progress=False)
+    report = evaluate_checkpoint(path, samples=40)
+    assert report["classes"] == [str(d) for d in range(10)] and report["finite_samples_share"] == 1.0
+    store_quality(path, {"note": "kept"})  # rewriting the metadata keeps the classes
+    assert load_checkpoint(path).metadata.classes == report["classes"]

@@ -12,17 +12,18 @@ from models.configs import (
 )
 from models.image_nets import ImageCritic, ImageGenerator
 from models.point_nets import PointCritic, PointGenerator
+from models.resnet_nets import ResNetCritic, ResNetGenerator
 
 
 def build_generator(config: ImageGeneratorConfig | PointGeneratorConfig) -> nn.Module:
     if isinstance(config, ImageGeneratorConfig):
-        return ImageGenerator(config)
+        return ResNetGenerator(config) if config.arch == "resnet" else ImageGenerator(config)
     return PointGenerator(config)
 
 
 def build_critic(config: ImageCriticConfig | PointCriticConfig) -> nn.Module:
     if isinstance(config, ImageCriticConfig):
-        return ImageCritic(config)
+        return ResNetCritic(config) if config.arch == "resnet" else ImageCritic(config)
     return PointCritic(config)
 
 

@@ -65,6 +65,14 @@ class CheckpointMetadata(BaseModel):
     data_dim: int | None = None
     training: dict[str, Any] = Field(default_factory=dict)
     critic_reference: CriticReference
+    classes: list[str] | None = Field(
+        None, description="class-conditional models: the class names, label i naming class classes[i]"
+    )
+
+    @property
+    def n_classes(self) -> int:
+        """0 for an unconditional model."""
+        return len(self.classes) if self.classes else 0
 
     @model_validator(mode="after")
     def _consistent(self) -> CheckpointMetadata:
@@ -84,11 +92,19 @@ class CheckpointMetadata(BaseModel):
                 raise ValueError("critic and generator disagree on channels or resolution")
             if self.value_range is None or tuple(self.value_range) != (-1.0, 1.0):
                 raise ValueError(f"image value_range must be [-1, 1], got {self.value_range}")
+            if g.n_classes != c.n_classes:
+                raise ValueError(f"generator has {g.n_classes} classes but the critic {c.n_classes}")
+            if g.n_classes != self.n_classes:
+                raise ValueError(f"the networks have {g.n_classes} classes but the metadata names {self.n_classes}")
+            if self.classes is not None and len(set(self.classes)) != len(self.classes):
+                raise ValueError("class names must be distinct")
         elif isinstance(g, PointGeneratorConfig) and isinstance(c, PointCriticConfig):
             if g.out_dim != c.in_dim:
                 raise ValueError("point generator out_dim and critic in_dim differ")
             if self.data_dim is not None and self.data_dim != g.out_dim:
                 raise ValueError("data_dim does not match the generator's out_dim")
+            if self.classes is not None:
+                raise ValueError("point models are unconditional: classes must be absent")
         return self
 
 
@@ -97,8 +113,9 @@ def make_metadata(
     critic: CriticConfig,
     critic_reference: CriticReference,
     training: dict[str, Any] | None = None,
+    classes: list[str] | None = None,
 ) -> CheckpointMetadata:
-    """Fill kind, z_dim and geometry from the configs."""
+    """Fill kind, z_dim and geometry from the configs; `classes` names the labels of a class-conditional model."""
     geometry: dict[str, Any]
     if generator.kind == "image":
         geometry = {
@@ -117,6 +134,7 @@ def make_metadata(
         critic=critic,
         training=training or {},
         critic_reference=critic_reference,
+        classes=classes,
         **geometry,
     )
 
@@ -147,7 +165,7 @@ def save_checkpoint(
     for prefix, module in (("generator", generator), ("critic", critic)):
         for key, value in module.state_dict().items():
             tensors[f"{prefix}.{key}"] = value.detach().to("cpu").contiguous().clone()
-    header = {METADATA_KEY: metadata.model_dump_json()}
+    header = {METADATA_KEY: metadata.model_dump_json(exclude={"classes"} if metadata.classes is None else None)}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

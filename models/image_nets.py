@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from models.conditioning import join_label, label_embedding, projection
 from models.configs import ImageCriticConfig, ImageGeneratorConfig
 
 
@@ -16,7 +17,7 @@ def _n_doublings(resolution: int) -> int:
 
 
 class ImageGenerator(nn.Module):
-    """z [N, z_dim] -> images [N, C, H, W] in [-1, 1]."""
+    """z [N, z_dim] (and labels [N] when conditional) -> images [N, C, H, W] in [-1, 1]."""
 
     def __init__(self, config: ImageGeneratorConfig) -> None:
         super().__init__()
@@ -25,7 +26,9 @@ class ImageGenerator(nn.Module):
         widths = [config.width * min(2 ** (steps - 1 - i), config.max_width_mult) for i in range(steps)]
         layers: list[nn.Module] = []
         # 1x1 -> 4x4 seed block.
-        layers += [nn.ConvTranspose2d(config.z_dim, widths[0], 4, 1, 0, bias=config.norm == "none")]
+        self.embed = label_embedding(config.n_classes, config.class_dim)
+        z_in = config.z_dim + (config.class_dim if config.n_classes else 0)
+        layers += [nn.ConvTranspose2d(z_in, widths[0], 4, 1, 0, bias=config.norm == "none")]
         layers += self._norm_act(widths[0])
         for i in range(steps - 1):
             layers += [nn.ConvTranspose2d(widths[i], widths[i + 1], 4, 2, 1, bias=config.norm == "none")]
@@ -37,13 +40,15 @@ class ImageGenerator(nn.Module):
         norm: list[nn.Module] = [nn.BatchNorm2d(width)] if self.config.norm == "batch" else []
         return [*norm, nn.ReLU(inplace=True)]
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None or labels is not None:
+            z = join_label(z, labels, self.embed)  # [N, z_dim + class_dim]
         out: torch.Tensor = self.net(z[:, :, None, None])  # [N, C, H, W]
         return out
 
 
 class ImageCritic(nn.Module):
-    """images [N, C, H, W] -> scores [N] (unbounded, higher means 'more real')."""
+    """images [N, C, H, W] (and labels [N] when conditional) -> scores [N] (unbounded, higher means 'more real')."""
 
     def __init__(self, config: ImageCriticConfig) -> None:
         super().__init__()
@@ -60,6 +65,7 @@ class ImageCritic(nn.Module):
         self.features = nn.Sequential(*layers)
         head = nn.Linear(widths[-1] * 4 * 4, 1)
         self.head = spectral_norm(head) if config.norm == "spectral" else head
+        self.embed = label_embedding(config.n_classes, widths[-1] * 4 * 4)  # projection onto phi(x)
 
     def _conv(self, c_in: int, c_out: int) -> nn.Module:
         conv = nn.Conv2d(c_in, c_out, 4, 2, 1)
@@ -75,7 +81,10 @@ class ImageCritic(nn.Module):
             return [nn.BatchNorm2d(width)]
         return []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x)  # [N, W, 4, 4]
-        scores: torch.Tensor = self.head(h.flatten(1))  # [N, 1]
-        return scores.squeeze(1)  # [N]
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        phi = self.features(x).flatten(1)  # [N, W * 4 * 4]
+        scores: torch.Tensor = self.head(phi).squeeze(1)  # [N]
+        if self.embed is not None or labels is not None:
+            projected = projection(phi, labels, self.embed)  # [N]
+            scores = scores + projected if projected is not None else scores
+        return scores

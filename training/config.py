@@ -92,10 +92,19 @@ class ModelConfig(_Strict):
 
     generator: GeneratorConfig = Field(default_factory=PointGeneratorConfig)
     critic: CriticConfig = Field(default_factory=PointCriticConfig)
+    conditional: bool = Field(
+        False,
+        description="images: train a class-conditional model on labelled data (the class count comes from the data)",
+    )
 
     @property
     def kind(self) -> str:
         return self.generator.kind
+
+    @property
+    def n_classes(self) -> int:
+        """The networks' class count: 0 until a conditional run has read its data (see `with_classes`)."""
+        return self.generator.n_classes if isinstance(self.generator, ImageGeneratorConfig) else 0
 
 
 class LossConfig(_Strict):
@@ -290,9 +299,32 @@ class TrainConfig(_Strict):
                 "model.critic.norm 'batch' cannot be used with a gradient penalty (loss.variant 'gp'): batch norm "
                 "mixes samples, and the penalty is per sample. Use 'layer', 'instance', 'spectral' or 'none'."
             )
+        if isinstance(g, ImageGeneratorConfig) and isinstance(c, ImageCriticConfig):
+            if (g.n_classes or c.n_classes) and not self.model.conditional:
+                raise ValueError("model.generator/critic n_classes are for conditional models: set model.conditional")
+            if g.n_classes != c.n_classes:
+                raise ValueError("model.generator.n_classes and model.critic.n_classes differ")
+        elif self.model.conditional:
+            raise ValueError("model.conditional is for image models; point models are unconditional")
         if self.loss.variant == "spectral" and c.norm != "spectral":
             raise ValueError(f"loss.variant 'spectral' needs model.critic.norm: spectral (got {c.norm!r})")
         return self
+
+
+def with_classes(config: TrainConfig, n_classes: int) -> TrainConfig:
+    """A conditional config with its networks sized for `n_classes` (the data's); ConfigError on a mismatch."""
+    g, c = config.model.generator, config.model.critic
+    if not (isinstance(g, ImageGeneratorConfig) and isinstance(c, ImageCriticConfig)):
+        raise ConfigError("model.conditional is for image models")
+    if g.n_classes not in (0, n_classes):
+        raise ConfigError(f"model.generator.n_classes is {g.n_classes} but the data has {n_classes} classes")
+    model = config.model.model_copy(
+        update={
+            "generator": g.model_copy(update={"n_classes": n_classes}),
+            "critic": c.model_copy(update={"n_classes": n_classes}),
+        }
+    )
+    return config.model_copy(update={"model": model})
 
 
 def _format_errors(exc: ValidationError) -> str:

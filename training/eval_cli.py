@@ -25,6 +25,7 @@ from training.evaluation import (
     DEFAULT_POINT_SAMPLES,
     critic_figures,
     critic_scores,
+    cycling_labels,
     generate,
     mixture_for,
     mode_coverage,
@@ -46,9 +47,13 @@ def evaluate_checkpoint(path: Path, samples: int | None = None, seed: int = 0, d
         "wall_time_s": training.get("wall_time_s"),
     }
     n = samples or (DEFAULT_POINT_SAMPLES if meta.kind == "points" else 1000)
-    fake = generate(ckpt.generator, n, meta.z_dim, seed=seed, device=device)
+    labels = cycling_labels(n, meta.n_classes) if meta.n_classes else None  # conditional: every class in turn
+    if meta.classes is not None:
+        report["classes"] = meta.classes
+    fake = generate(ckpt.generator, n, meta.z_dim, seed=seed, device=device, labels=labels)
     report["finite_samples_share"] = float(torch.isfinite(fake.flatten(1)).all(dim=1).float().mean())
-    report["critic"] = critic_figures(meta.critic_reference, critic_scores(ckpt.critic, fake, device))
+    scores = critic_scores(ckpt.critic, fake, device, labels=labels)
+    report["critic"] = critic_figures(meta.critic_reference, scores)
     stored_fake = meta.critic_reference.fake
     report["critic"]["critic_mean_fake_at_training"] = stored_fake.mean if stored_fake else None
     g = meta.generator
@@ -60,6 +65,8 @@ def evaluate_checkpoint(path: Path, samples: int | None = None, seed: int = 0, d
             "per_sample_std_mean": float(pixels.flatten(1).std(dim=1).mean()),
         }
         report["quality"] = _image_quality(dataset, g.channels, g.resolution, fake, training)
+        if labels is not None and report["quality"] is not None:
+            report["class_quality"] = _class_quality(fake, labels, training)
     else:
         mixture = mixture_for(dataset or "")
         if mixture is None:
@@ -81,13 +88,22 @@ def _image_quality(
     return image_metrics.ClassifierMetrics().compare(fake, heldout, "held-out")
 
 
+def _class_quality(fake: torch.Tensor, labels: torch.Tensor, training: dict[str, Any]) -> dict[str, Any] | None:
+    """Per-class figures of a conditional mnist5k model against the run's labelled held-out split."""
+    data = DataConfig.model_validate((training.get("config") or {}).get("data") or {"dataset": "mnist5k"})
+    dataset = load_dataset(data, "image")
+    if dataset.heldout_labels is None:
+        return None
+    return image_metrics.ClassifierMetrics().compare_by_class(fake, labels, dataset.heldout, dataset.heldout_labels)
+
+
 def store_quality(path: Path, quality: dict[str, Any]) -> Path:
     """Rewrite the checkpoint with `quality` as training.final_metrics.quality (weights and reference unchanged)."""
     ckpt = load_checkpoint(path)
     meta = ckpt.metadata
     training = dict(meta.training or {})
     training["final_metrics"] = {**(training.get("final_metrics") or {}), "quality": quality}
-    metadata = make_metadata(meta.generator, meta.critic, meta.critic_reference, training)
+    metadata = make_metadata(meta.generator, meta.critic, meta.critic_reference, training, meta.classes)
     return save_checkpoint(path, ckpt.generator, ckpt.critic, metadata)
 
 

@@ -50,23 +50,46 @@ def mode_coverage(
     }
 
 
+def cycling_labels(n: int, n_classes: int) -> torch.Tensor:
+    """Labels [n]: 0, 1, ..., n_classes - 1, 0, 1, ... (every class equally often, up to one)."""
+    return torch.arange(n) % n_classes
+
+
 @torch.no_grad()
 def generate(
-    generator: nn.Module, n: int, z_dim: int, seed: int, device: torch.device | str = "cpu", batch_size: int = 500
+    generator: nn.Module,
+    n: int,
+    z_dim: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    batch_size: int = 500,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """n samples from fresh N(0, I) latents drawn from `seed` on the CPU; returned on the CPU."""
+    """n samples from fresh N(0, I) latents drawn from `seed` on the CPU (for `labels` [n] when conditional);
+    returned on the CPU."""
     gen = torch.Generator("cpu").manual_seed(seed)
     z = torch.randn(n, z_dim, generator=gen)
-    out = [generator(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)]
+    if labels is None:
+        out = [generator(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)]
+    else:
+        pairs = zip(z.split(batch_size), labels.split(batch_size), strict=True)
+        out = [generator(zc.to(device), yc.to(device)).float().cpu() for zc, yc in pairs]
     return torch.cat(out)
 
 
 @torch.no_grad()
 def critic_scores(
-    critic: nn.Module, data: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 500
+    critic: nn.Module,
+    data: torch.Tensor,
+    device: torch.device | str = "cpu",
+    batch_size: int = 500,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Critic scores [N] on the CPU, in batches."""
-    return torch.cat([critic(chunk.to(device)).float().cpu() for chunk in data.split(batch_size)])
+    """Critic scores [N] on the CPU, in batches (of `data` as samples of `labels` [N] when conditional)."""
+    if labels is None:
+        return torch.cat([critic(chunk.to(device)).float().cpu() for chunk in data.split(batch_size)])
+    pairs = zip(data.split(batch_size), labels.split(batch_size), strict=True)
+    return torch.cat([critic(x.to(device), y.to(device)).float().cpu() for x, y in pairs])
 
 
 def critic_figures(reference: CriticReference, fake_scores: torch.Tensor) -> dict[str, Any]:
@@ -91,19 +114,26 @@ def evaluate_networks(
     device: torch.device,
     n_fake: int,
     final: bool = False,
+    heldout_labels: torch.Tensor | None = None,
 ) -> tuple[CriticReference, dict[str, Any]]:
     """(critic reference, metrics) of a run's networks, in eval mode, on `n_fake` samples and the `heldout` data.
 
     The reference places the critic's scores of held-out real data (and of generated data); the metrics hold the
     held-out Wasserstein estimate, the critic figures, the share of finite samples, for known mixtures the mode
     coverage and, with `final` for images the classifier knows, the classifier figures. Latents are seeded from the
-    config's seed, so the figures of one set of weights do not depend on when they are taken.
+    config's seed, so the figures of one set of weights do not depend on when they are taken. A conditional model
+    generates every class in turn and its critic scores each sample against its class (`heldout_labels`).
     """
     z_dim = config.model.generator.z_dim
+    n_classes = config.model.n_classes
+    if n_classes and heldout_labels is None:
+        raise ValueError("a conditional model is evaluated on labelled held-out data: pass heldout_labels")
+    fake_labels = cycling_labels(n_fake, n_classes) if n_classes else None
+    real_labels = heldout_labels if n_classes else None
     with eval_mode(generator, critic):
-        fake = generate(generator, n_fake, z_dim, seed=config.seed + 11, device=device)  # [n_fake, ...]
-        real_scores = critic_scores(critic, heldout, device)  # [n_real]
-        fake_scores = critic_scores(critic, fake, device)  # [n_fake]
+        fake = generate(generator, n_fake, z_dim, seed=config.seed + 11, device=device, labels=fake_labels)
+        real_scores = critic_scores(critic, heldout, device, labels=real_labels)  # [n_real]
+        fake_scores = critic_scores(critic, fake, device, labels=fake_labels)  # [n_fake]
     reference = build_reference(real_scores, fake_scores)
     metrics: dict[str, Any] = {
         "wasserstein_estimate_heldout": float(real_scores.mean() - fake_scores.mean()),
@@ -122,12 +152,16 @@ def evaluate_networks(
             evaluation=coverage,
         )
     if final and config.model.kind == "image":
-        metrics.update(_image_quality(config, generator, heldout, device))
+        metrics.update(_image_quality(config, generator, heldout, device, real_labels))
     return reference, metrics
 
 
 def _image_quality(
-    config: TrainConfig, generator: nn.Module, heldout: torch.Tensor, device: torch.device
+    config: TrainConfig,
+    generator: nn.Module,
+    heldout: torch.Tensor,
+    device: torch.device,
+    heldout_labels: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """Classifier figures (Frechet distance, coverage, class KL, precision/recall) where they apply."""
     g = config.model.generator
@@ -135,6 +169,12 @@ def _image_quality(
         config.data.dataset, g.channels, g.resolution
     ):
         return {}
+    n = config.eval.quality_samples
+    labels = cycling_labels(n, g.n_classes) if g.n_classes else None
     with eval_mode(generator):
-        fake = generate(generator, config.eval.quality_samples, g.z_dim, seed=config.seed + 17, device=device)
-    return {"quality": image_metrics.ClassifierMetrics().compare(fake, heldout, "held-out")}
+        fake = generate(generator, n, g.z_dim, seed=config.seed + 17, device=device, labels=labels)
+    classifier = image_metrics.ClassifierMetrics()
+    figures: dict[str, Any] = {"quality": classifier.compare(fake, heldout, "held-out")}
+    if labels is not None and heldout_labels is not None:
+        figures["class_quality"] = classifier.compare_by_class(fake, labels, heldout, heldout_labels)
+    return figures

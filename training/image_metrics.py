@@ -5,6 +5,8 @@
 - Class coverage: classes predicted for at least `COVERAGE_MIN_SHARE` of generated samples.
 - KL(generated class histogram || real class histogram), both from the classifier's predictions, with
   `HISTOGRAM_EPS` added to every bin.
+- Class-conditional models: accuracy on the requested class (the share of samples generated for class k that the
+  classifier predicts as k), and the Frechet distance of each class's samples to that class's held-out images.
 - Precision / recall with k-NN manifolds (Kynkaanniemi et al. 2019, k = 3): precision is the share of generated
   samples inside the union of real k-NN balls, recall the share of real samples inside the generated ones.
 """
@@ -124,5 +126,36 @@ class ClassifierMetrics:
                 ),
                 "class_kl": f"KL(generated || real) of predicted class histograms, eps {HISTOGRAM_EPS:g} per bin",
                 "precision_recall": f"k-NN manifolds, k = {KNN_K} (Kynkaanniemi et al. 2019)",
+            },
+        }
+
+    def compare_by_class(
+        self, fake: torch.Tensor, fake_labels: torch.Tensor, real: torch.Tensor, real_labels: torch.Tensor
+    ) -> dict[str, Any]:
+        """Figures of a class-conditional model: `fake[i]` was generated for class `fake_labels[i]` (the classifier's
+        class index), `real[j]` is of class `real_labels[j]`."""
+        f_feat, f_pred = self.embed(fake)
+        r_feat, _ = self.embed(real)
+        asked, truth = fake_labels.cpu().numpy(), real_labels.cpu().numpy()
+        per_class = []
+        for k in range(N_CLASSES):
+            f_k, r_k = f_feat[asked == k], r_feat[truth == k]
+            if len(f_k) < 2 or len(r_k) < 2:
+                continue
+            per_class.append(
+                {
+                    "class": k,
+                    "samples": len(f_k),
+                    "accuracy": float((f_pred[asked == k] == k).mean()),
+                    "frechet_distance": frechet_distance(f_k, r_k),
+                }
+            )
+        return {
+            "class_accuracy": float((f_pred == asked).mean()),
+            "per_class": per_class,
+            "protocol": {
+                "class_accuracy": "share of generated samples the classifier predicts as the class they were asked for",
+                "per_class_frechet": "each class's generated features against that class's held-out features",
+                "real_samples": int(real.shape[0]),
             },
         }

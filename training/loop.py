@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from models import has_batch_norm
 from training import distributed as ddp
-from training.config import ConfigError, TrainConfig
+from training.config import ConfigError, TrainConfig, with_classes
 from training.data import DataError, Dataset, load_dataset
 from training.losses import constrain_critic, critic_objective, generator_objective
 from training.metrics_log import MetricsLog
@@ -108,6 +108,14 @@ class Trainer:
         torch.manual_seed(config.seed)  # weight initialisation: the same on every rank
         self.dataset = load_dataset(config.data, config.model.kind)
         _check_shapes(config, self.dataset)
+        self.conditional = config.model.conditional
+        if self.conditional:
+            if self.dataset.classes is None:
+                raise DataError(
+                    f"model.conditional needs labelled data, and dataset {self.dataset.name!r} has no labels "
+                    "(folder:PATH needs one subfolder per class; npz:PATH a 'y' array)"
+                )
+            config = self.config = with_classes(config, len(self.dataset.classes))
         self.nets = build_networks(config, device)
         image = config.model.kind == "image"
         self.memory_format = torch.channels_last if t.channels_last and image else torch.contiguous_format
@@ -183,14 +191,21 @@ class Trainer:
     def critic_phase(self) -> dict[str, torch.Tensor]:
         """n_critic critic steps; the fake batches for all of them come from one generator pass.
 
+        A conditional run draws its n_critic real batches first and generates each fake for its real batch's
+        labels (real and fake streams are separate generators, so the unconditional order is unchanged).
         Returns device scalars: each figure averaged over the steps where it is finite (NaN if none is), and with
         fp16 `skipped_steps`, how many of the steps GradScaler skipped.
         """
         n_critic, bs = self.config.optim.n_critic, self.config.train.batch_size
+        labelled = [self._labelled_batch() for _ in range(n_critic)] if self.conditional else []
+        labels = torch.cat([y for _, y in labelled]) if labelled else None  # [n_critic * bs]
         with torch.no_grad(), self._autocast():
-            fakes = self.nets.generator(self._noise(n_critic * bs)).float()  # [n_critic * bs, ...]
+            fakes = self._generate(self.nets.generator, self._noise(n_critic * bs), labels).float()
         fakes = fakes.contiguous(memory_format=self.memory_format) if fakes.dim() == 4 else fakes
-        steps = [self.critic_step(fake) for fake in fakes.split(bs)]
+        steps = []
+        for i, fake in enumerate(fakes.split(bs)):
+            real, y = labelled[i] if labelled else (None, None)
+            steps.append(self.critic_step(fake, real, y))
         totals: dict[str, torch.Tensor] = {}
         for key in steps[0]:
             values = torch.stack([step[key] for step in steps])  # [n_critic]
@@ -201,9 +216,23 @@ class Trainer:
             totals[key] = torch.where(finite, values, 0.0).sum() / finite.sum()  # NaN when no step is finite
         return totals
 
-    def critic_step(self, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        real = self.dataset.sample(self.config.train.batch_size, self.data_rng).to(self.device, non_blocking=True)
-        real = real.contiguous(memory_format=self.memory_format) if real.dim() == 4 else real  # a fresh real batch
+    def _labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A real batch and its labels, on the device."""
+        real, labels = self.dataset.sample_labelled(self.config.train.batch_size, self.data_rng)
+        return real.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+
+    @staticmethod
+    def _generate(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        out: torch.Tensor = generator(z) if labels is None else generator(z, labels)
+        return out
+
+    def critic_step(
+        self, fake: torch.Tensor, real: torch.Tensor | None = None, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """One critic step on `fake` against `real` (a fresh real batch when not given); `labels`: both's classes."""
+        if real is None:
+            real = self.dataset.sample(self.config.train.batch_size, self.data_rng).to(self.device, non_blocking=True)
+        real = real.contiguous(memory_format=self.memory_format) if real.dim() == 4 else real
         scaler = self.scalers["critic"]
         scale_before = scaler.scale(self._one)  # a device scalar: reading GradScaler's scale needs no host sync
         with self._autocast():  # the penalty's critic is the unwrapped one under DDP: see distributed.py
@@ -215,8 +244,9 @@ class Trainer:
                 self.noise_rng,
                 separate_passes=self.critic_has_batch_norm,
                 penalty_critic=self.nets.critic,
-                scale=scale_before if scaler.is_enabled() else 1.0,
-            )  # fp16 loss scale
+                scale=scale_before if scaler.is_enabled() else 1.0,  # fp16 loss scale
+                labels=labels,
+            )
         self.opt_c.zero_grad(set_to_none=True)
         # `inputs=`: the interpolates are a leaf that requires grad, and a plain backward() would also propagate
         # the penalty back to them through the whole double-backward graph, for a gradient nobody reads.
@@ -235,8 +265,10 @@ class Trainer:
         c.requires_grad_(False)
         scale_before = scaler.scale(self._one)
         try:
+            bs = self.config.train.batch_size
+            labels = self.dataset.sample_labels(bs, self.data_rng).to(self.device) if self.conditional else None
             with self._autocast():
-                loss = generator_objective(c, self.g_train(self._noise(self.config.train.batch_size)))
+                loss = generator_objective(c, self._generate(self.g_train, self._noise(bs), labels), labels)
             self.opt_g.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(self.opt_g)

@@ -13,6 +13,10 @@ only its excess over 1 (`gp_one_sided`); `clip`, the original WGAN (Arjovsky et 
 weights after every step; `spectral`, a spectral-norm critic (Miyato et al. 2018), needs neither (the norm lives
 in the network). Any variant may add the drift term eps * E[C(real)^2] (Karras et al. 2018), which keeps the
 scores near zero and so anchors the critic reference the scoring API reports against.
+
+Class-conditional critics take labels [N] beside their images: real and fake batches share one label vector
+(the fakes are generated for the real batch's labels), so each interpolate x_hat_i lies between two samples of
+class y_i, and the penalty differentiates C(x_hat, y) with respect to the image alone, the label held fixed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,12 @@ from torch import nn
 
 from training.config import LossConfig
 
-ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # [N, ...] -> [N] scores
+ScoreFn = Callable[..., torch.Tensor]  # ([N, ...] images, and labels [N] when conditional) -> [N] scores
+
+
+def _scores(critic: ScoreFn, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """critic(x) for an unconditional critic, critic(x, labels) for a conditional one."""
+    return critic(x) if labels is None else critic(x, labels)
 
 
 def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
@@ -106,8 +115,12 @@ def gradient_penalty(
     generator: torch.Generator | None = None,
     one_sided: bool = False,
     scale: float | torch.Tensor = 1.0,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """lambda * E[(||grad_x C(x_hat)||_2 - target)^2] at x_hat = alpha real + (1 - alpha) fake.
+
+    With `labels` [N] (a conditional critic; real and fake samples i both of class labels[i]) the critic scores
+    C(x_hat, labels) and the gradient is taken with respect to x_hat only: the label is held fixed.
 
     One alpha ~ U[0, 1] per sample, broadcast over its other dimensions; the fake batch is detached (the penalty
     trains the critic only); the norm is over each sample's flattened gradient; `create_graph=True` so the
@@ -115,7 +128,8 @@ def gradient_penalty(
     (see `input_gradients`); it does not change the value.
     """
     x_hat = interpolates(real, fake, generator)  # [N, ...]
-    return penalty_from_gradients(input_gradients(critic(x_hat), x_hat, scale=scale), weight, target, one_sided)
+    scores = _scores(critic, x_hat, labels)  # [N]
+    return penalty_from_gradients(input_gradients(scores, x_hat, scale=scale), weight, target, one_sided)
 
 
 @dataclass(frozen=True)
@@ -137,6 +151,7 @@ def critic_objective(
     separate_passes: bool = False,
     penalty_critic: ScoreFn | None = None,
     scale: float | torch.Tensor = 1.0,
+    labels: torch.Tensor | None = None,
 ) -> CriticTerms:
     """The whole critic objective of `config.variant` on one real and one fake batch of the same shape.
 
@@ -144,17 +159,28 @@ def critic_objective(
     with `separate_passes` (a batch-norm critic must see real and fake apart). `gp` adds the gradient penalty at
     interpolates drawn from `generator`, computed with `penalty_critic` when given (under DDP: the unwrapped
     critic, see distributed.py) at fp16 loss scale `scale`; a non-zero `config.drift` adds the drift term.
+    `labels` [N] is the class of real[i] and fake[i] alike, for a conditional critic.
     """
     if separate_passes:
-        real_scores, fake_scores = critic(real).float(), critic(fake).float()  # [N], [N]
+        real_scores = _scores(critic, real, labels).float()  # [N]
+        fake_scores = _scores(critic, fake, labels).float()  # [N]
     else:
-        real_scores, fake_scores = critic(torch.cat([real, fake])).float().split(real.shape[0])  # [N], [N]
+        both = None if labels is None else torch.cat([labels, labels])  # [2N]
+        real_scores, fake_scores = _scores(critic, torch.cat([real, fake]), both).float().split(real.shape[0])
     loss = critic_loss(real_scores, fake_scores)
     penalty = torch.zeros((), device=loss.device)
     if config.uses_gradient_penalty:
         penalty_critic = critic if penalty_critic is None else penalty_critic
         penalty = gradient_penalty(
-            penalty_critic, real, fake, config.gp_weight, config.gp_target, generator, config.gp_one_sided, scale=scale
+            penalty_critic,
+            real,
+            fake,
+            config.gp_weight,
+            config.gp_target,
+            generator,
+            config.gp_one_sided,
+            scale=scale,
+            labels=labels,
         )
         loss = loss + penalty
     if config.drift:
@@ -162,9 +188,11 @@ def critic_objective(
     return CriticTerms(loss, wasserstein_estimate(real_scores, fake_scores).detach(), penalty)
 
 
-def generator_objective(critic: ScoreFn, fake: torch.Tensor) -> torch.Tensor:
-    """-E[C(G(z))] for a generated batch `fake` that still carries the generator's graph; the same for every variant."""
-    return generator_loss(critic(fake).float())
+def generator_objective(critic: ScoreFn, fake: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """-E[C(G(z))] for a generated batch `fake` that still carries the generator's graph; the same for every variant.
+
+    A conditional critic scores each fake against the label it was generated for, `labels` [N]."""
+    return generator_loss(_scores(critic, fake, labels).float())
 
 
 def constrain_critic(config: LossConfig, critic: nn.Module) -> None:

@@ -71,7 +71,13 @@ def write_checkpoint(
     """Evaluate `nets` (see the module's docstring for how many samples) and write them to `path`, atomically."""
     n_fake = config.eval.reference_samples if final else SNAPSHOT_SAMPLES
     heldout = dataset.heldout if final else dataset.heldout[:SNAPSHOT_SAMPLES]
-    reference, metrics = evaluate_networks(config, nets.served, nets.critic, heldout, device, n_fake, final=final)
+    labels = dataset.heldout_labels if config.model.conditional else None
+    if labels is not None and not final:
+        labels = labels[:SNAPSHOT_SAMPLES]
+    reference, metrics = evaluate_networks(
+        config, nets.served, nets.critic, heldout, device, n_fake, final=final, heldout_labels=labels
+    )
     summary = run_summary(config, dataset, progress, stopped_by, metrics, device, world_size)
-    metadata = make_metadata(config.model.generator, config.model.critic, reference, summary)
+    classes = dataset.classes if config.model.conditional else None
+    metadata = make_metadata(config.model.generator, config.model.critic, reference, summary, classes)
     return save_checkpoint(path, nets.served, nets.critic, metadata)

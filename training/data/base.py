@@ -18,28 +18,41 @@ class DataError(ValueError):
 class Dataset:
     """Training data plus a held-out split, already in the model's value range.
 
-    Images are float32 [N, C, H, W] in [-1, 1]; points are float32 [N, D].
+    Images are float32 [N, C, H, W] in [-1, 1]; points are float32 [N, D]. Labelled data also has `classes` (the
+    class names, in label order) and `heldout_labels` (int64 [N_heldout] indices into `classes`).
     """
 
     name: str
     kind: Literal["points", "image"]
     heldout: torch.Tensor
     info: dict[str, Any] = field(default_factory=dict)
+    classes: list[str] | None = None
+    heldout_labels: torch.Tensor | None = None
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(samples [n, ...], labels int64 [n]) drawn together; only for labelled data."""
+        raise DataError(f"dataset {self.name!r} has no labels")
+
+    def sample_labels(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Labels int64 [n] drawn with the training set's class frequencies; only for labelled data."""
+        raise DataError(f"dataset {self.name!r} has no labels")
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return tuple(self.heldout.shape[1:])
 
     def summary(self) -> dict[str, Any]:
+        labelled = {"class_names": list(self.classes)} if self.classes is not None else {}
         return {
             "name": self.name,
             "kind": self.kind,
             "shape": list(self.sample_shape),
             "heldout": int(self.heldout.shape[0]),
             **self.info,
+            **labelled,
         }
 
 
@@ -48,6 +61,7 @@ class TensorDataset(Dataset):
     """A finite training set held in memory; batches are drawn uniformly with replacement."""
 
     train: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    train_labels: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.train.shape[0] == 0:
@@ -55,10 +69,33 @@ class TensorDataset(Dataset):
         if self.train.shape[1:] != self.heldout.shape[1:]:
             raise DataError(f"dataset {self.name!r}: training and held-out shapes differ")
         self.info.setdefault("train", int(self.train.shape[0]))
+        labels = (self.classes, self.train_labels, self.heldout_labels)
+        if any(x is not None for x in labels) and not all(x is not None for x in labels):
+            raise DataError(f"dataset {self.name!r}: classes, training labels and held-out labels go together")
+        if self.classes is not None and self.train_labels is not None and self.heldout_labels is not None:
+            for split, data, y in (
+                ("training", self.train, self.train_labels),
+                ("held-out", self.heldout, self.heldout_labels),
+            ):
+                if y.shape != (data.shape[0],):
+                    raise DataError(f"dataset {self.name!r}: {split} labels must be one per sample")
+                if y.numel() and (int(y.min()) < 0 or int(y.max()) >= len(self.classes)):
+                    raise DataError(f"dataset {self.name!r}: {split} labels must lie in [0, {len(self.classes)})")
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         idx = torch.randint(self.train.shape[0], (n,), generator=generator)
         return self.train[idx]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.train_labels is None:
+            return super().sample_labelled(n, generator)
+        idx = torch.randint(self.train.shape[0], (n,), generator=generator)
+        return self.train[idx], self.train_labels[idx]
+
+    def sample_labels(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        if self.train_labels is None:
+            return super().sample_labels(n, generator)
+        return self.train_labels[torch.randint(self.train.shape[0], (n,), generator=generator)]
 
 
 Sampler = Callable[[int, torch.Generator], torch.Tensor]  # (n, generator) -> [n, 2] points

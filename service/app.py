@@ -25,6 +25,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api.auth import document_keys
+from service.api.document_limits import RequestLimits, document_limits
 from service.api.error_responses import install_error_handlers
 from service.api.middleware.body_limit import BodyLimitMiddleware
 from service.api.middleware.drain_gate import DrainMiddleware
@@ -65,6 +66,7 @@ class ServiceApp(FastAPI):
 
     keyed: bool = False  # whether the server has API keys
     admin: bool = False  # whether it has an admin key (without one the admin routes are off)
+    limits: RequestLimits | None = None  # the request limits the document states (None: left unstated)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -105,7 +107,8 @@ class ServiceApp(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            self.openapi_schema = document_keys(super().openapi(), self.keyed, self.admin)
+            spec = document_keys(super().openapi(), self.keyed, self.admin)
+            self.openapi_schema = spec if self.limits is None else document_limits(spec, self.limits)
         return self.openapi_schema
 
 
@@ -162,6 +165,7 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
     )
     app.keyed = bool(settings.api_keys)  # without API keys the routes are open, and the document says so
     app.admin = settings.admin_key is not None
+    app.limits = RequestLimits(settings.max_images_per_sample, settings.max_frames, settings.max_images_per_score)
     install_error_handlers(app)
     for module in (sample, health, models, interpolate, score, admin):  # the busiest route is matched first
         app.add_routes(module.router)

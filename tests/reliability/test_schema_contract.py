@@ -74,3 +74,40 @@ def test_without_an_admin_key_the_admin_route_requires_no_header_and_answers_403
     assert "security" not in operation and "403" in operation["responses"]
     response = httpx.post(f"{server.url}/v1/admin/reload")
     assert response.status_code == 403 and response.json()["error"]["code"] == "admin_disabled"
+
+
+def test_whole_numbers_are_integers_as_the_document_says_and_nothing_else_is(server: Replica) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    sample = body_schema(spec, "/v1/sample", "application/json")
+    assert sample.is_valid({"seeds": [4897.0, 3]})  # JSON Schema counts 4897.0 as an integer ...
+    answer = httpx.post(f"{server.url}/v1/sample", json={"seeds": [4897.0, 3], "format": "npy"}, timeout=30)
+    assert answer.status_code == 200, answer.text  # ... and so does the server
+    assert [i["seed"] for i in answer.json()["images"]] == [4897, 3]
+    walk = {"points": [{"seed": 1.0}, {"seed": 2}], "steps": 3.0}
+    assert httpx.post(f"{server.url}/v1/interpolate", json=walk, timeout=30).status_code == 200
+    for refused in ({"seed": 1.5}, {"seed": "1"}, {"n": True}, {"seeds": [1.0, 2.5]}):
+        assert not sample.is_valid(refused), refused
+        response = httpx.post(f"{server.url}/v1/sample", json=refused, timeout=30)
+        assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error", refused
+
+
+def test_the_documents_limits_are_the_servers_settings(models_dir: Path) -> None:
+    flags = ["--torch-threads", "1", "--max-images-per-sample", "5", "--max-frames", "7"]
+    replica = start_serve(models_dir, models_dir.parent / "schema-limits.log", *flags, "--max-images-per-score", "3")
+    try:
+        spec = httpx.get(f"{replica.url}/openapi.json").json()
+        sample = body_schema(spec, "/v1/sample", "application/json")
+        assert sample.is_valid({"n": 5}) and not sample.is_valid({"n": 6})
+        assert not sample.is_valid({"seeds": list(range(6))})
+        assert not sample.is_valid({"seed": 2**63})  # one above the largest seed, exactly
+        assert httpx.post(f"{replica.url}/v1/sample", json={"n": 6}).status_code == 422
+        walk = body_schema(spec, "/v1/interpolate", "application/json")
+        assert walk.is_valid({"points": [{"seed": 1}, {"seed": 2}], "steps": 7})
+        assert not walk.is_valid({"points": [{"seed": 1}, {"seed": 2}], "steps": 8})
+        assert not walk.is_valid({"points": [{"seed": i} for i in range(8)]})
+        score = body_schema(spec, "/v1/score", "application/json")
+        assert not score.is_valid({"points": [[0.0, 0.0]] * 4}) and score.is_valid({"points": [[0.0, 0.0]] * 3})
+        form = body_schema(spec, "/v1/score", "multipart/form-data")
+        assert not form.is_valid({"file": ["x"] * 4})
+    finally:
+        assert replica.stop() == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.serve_process import start_serve
+from tests.reliability.raw_http import RawResponse, read_response, request_bytes
 
 # A long batching window holds the in-flight requests in the queue for a known time after SIGTERM.
 WINDOW_MS = 3000
@@ -176,3 +178,87 @@ def test_past_the_drain_timeout_the_process_still_exits_0_in_time(models_dir: Pa
     assert outcome == 503, outcome
     assert "drain timeout: 1 request(s) still in flight; answering them 503" in log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+def _next_request(
+    port: int, sock: socket.socket | None, answer: RawResponse | None
+) -> tuple[socket.socket | None, str]:
+    """Where a well-behaved keep-alive client sends its next request: the same connection unless the last answer
+    said `Connection: close`, else a new one (None with "refused" when the listener is closed)."""
+    if sock is not None and answer is not None and answer.headers.get("connection", "").lower() != "close":
+        return sock, "kept"
+    if sock is not None:
+        sock.close()
+    try:
+        return socket.create_connection(("127.0.0.1", port), timeout=10), "new"
+    except ConnectionRefusedError:
+        return None, "refused"
+
+
+def _outcome(answer: RawResponse | None) -> str:
+    if answer is None:
+        return "closed without an answer"
+    if answer.status == 503 and "retry-after" in answer.headers:
+        return "503"
+    return str(answer.status)
+
+
+def test_requests_arriving_on_open_connections_while_the_drain_ends_are_answered(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    """The race of a keep-alive shutdown, made deterministic: a request whose head is still arriving when the last
+    request in flight is answered (the moment idle connections get closed), the next request of the client that got
+    that last answer, and a request arriving whole on an idle connection after the listener closed. Each is
+    answered (200, or 503 with Retry-After) or its connection refused; none is met by a closed connection.
+    Before the shutdown order of `service.process.uvicorn_server`, the first was cut off every time."""
+    log = tmp_path / "wgan-serve.log"
+    flags = ["--torch-threads", "1", "--max-batch-size", "4096", "--max-wait-ms", "800", "--drain-timeout-s", "20"]
+    server = start_serve(models_dir, log, *flags)
+    sample = request_bytes("POST", "/v1/sample", {"Content-Type": "application/json", "Content-Length": "10"})
+    health = request_bytes("GET", "/healthz", {})
+    head_start, head_rest = sample[:20], sample[20:] + b'{"seed":7}'
+    connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(4)]
+    slow, last, idle, pipelined = connections
+    try:
+        for sock in connections:  # three open keep-alive connections
+            sock.sendall(health)
+            first = read_response(sock)
+            assert first is not None and first.status == 200 and first.headers.get("connection") != "close"
+        last.sendall(sample.replace(b"Content-Length: 10", b"Content-Length: 11") + b'{"seed":42}')
+        time.sleep(0.2)  # in the queue, held there by the batching window
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)  # draining: the request in flight still holds the drain open
+        slow.sendall(head_start)  # a request begins to arrive ...
+        idle.sendall(sample.replace(b"Content-Length: 10", b"Content-Length: 11") + b'{"seed":43}')
+        idle_answer = read_response(idle)  # arriving whole on an open connection, the listener closed
+        pipelined.sendall(health + sample.replace(b"Content-Length: 10", b"Content-Length: 11") + b'{"seed":45}')
+        pipelined_answer = read_response(pipelined)  # two requests in one write: the first is answered ...
+        pipelined_after = read_response(pipelined)
+        last_answer = read_response(last)  # the last request in flight: its answer ends the drain
+        assert last_answer is not None and last_answer.status == 200, last_answer
+        after_last, how = _next_request(server.port, last, last_answer)
+        after_last_outcome = "refused"
+        if after_last is not None:  # sent at once, as the server closes idle connections
+            after_last.sendall(sample.replace(b"Content-Length: 10", b"Content-Length: 11") + b'{"seed":44}')
+            after_last_outcome = _outcome(read_response(after_last))
+            after_last.close()
+        time.sleep(0.7)  # ... and ends well after the drain finished and idle connections were closed
+        try:
+            slow.sendall(head_rest)
+            slow_answer = read_response(slow)
+        except (BrokenPipeError, ConnectionResetError):
+            slow_answer = None
+    finally:
+        for sock in connections:
+            sock.close()
+    code = server.proc.wait(timeout=30)
+    text = log.read_text()
+    assert _outcome(slow_answer) in {"200", "503"}, (slow_answer, text[-2000:])
+    assert _outcome(idle_answer) in {"200", "503"}, idle_answer
+    # ... with `Connection: close`, after which the connection closes: RFC 9112 (9.3.2) has the client retry a
+    # pipelined request left unanswered that way, and the server never began it.
+    assert _outcome(pipelined_answer) in {"200", "503"}, pipelined_answer
+    assert pipelined_answer is not None and pipelined_answer.headers.get("connection") == "close"
+    assert pipelined_after is None or _outcome(pipelined_after) in {"200", "503"}, pipelined_after
+    assert after_last_outcome in {"200", "503", "refused"}, (how, after_last_outcome)
+    assert code == 0 and "Traceback" not in text, text[-3000:]

@@ -56,9 +56,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._idle_since = self.loop.time()
 
     def close_after_answer(self) -> None:
-        """Shutting down: the answer in progress, and any answer from now on, carries `Connection: close`."""
+        """Shutting down: the answer not yet begun, and any answer from now on, carries `Connection: close`.
+
+        An answer whose head is already on the wire said keep-alive: closing after it would close a connection the
+        client may already be sending its next request on. It ends as it began; the connection's next request is
+        answered with `Connection: close`, or the connection goes quiet and the drain closes it."""
         self._closing = True
-        if self.cycle is not None and not self.cycle.response_complete:
+        if self.cycle is not None and not self.cycle.response_started:
             self.cycle.keep_alive = False
 
     def close_if_quiet(self, quiet_s: float) -> bool:

@@ -8,8 +8,10 @@ On the first signal the server drains instead of closing at once, in the order b
    connections are answered 503 with `Retry-After` (never dropped);
 5. requests in flight run to the end (past `drain_timeout_s` the engines are stopped, so every request still
    queued is answered 503 rather than cut off);
-6. each keep-alive connection closes after its next answer, or once it has received nothing for `_QUIET_S`
-   since its last answer, so no request can be in its buffers;
+6. each keep-alive connection closes after its next answer, or once it has received nothing for the keep-alive
+   timeout since its last answer: a client that sends nothing for that long would have found the connection closed
+   in normal operation too, so the shutdown adds no race of its own (a shorter wait closes connections under
+   clients that are merely slow, and their next request finds the connection gone);
 7. uvicorn's own shutdown follows (the lifespan's shutdown stops the engines) and the process exits 0.
 A second signal skips the wait.
 """
@@ -33,15 +35,21 @@ log = logging.getLogger(__name__)
 
 # After the drain timeout, how long requests that were just answered 503 get to send their responses.
 _ABANDON_GRACE_S = 2.0
-# An open connection with nothing received for this long since its last answer is idle: closing it loses nothing.
-_QUIET_S = 0.5
+# How often the drain looks for connections that have gone quiet.
+_POLL_S = 0.1
 
 
 class DrainingServer(uvicorn.Server):
     def __init__(
-        self, config: uvicorn.Config, drain: Drain, drain_timeout_s: float, shutdown_delay_s: float = 0.0
+        self,
+        config: uvicorn.Config,
+        drain: Drain,
+        drain_timeout_s: float,
+        shutdown_delay_s: float = 0.0,
+        quiet_s: float = 5.0,
     ) -> None:
         super().__init__(config)
+        self._quiet_s = quiet_s  # the keep-alive timeout
         self._drain = drain
         self._drain_timeout_s = drain_timeout_s
         self._shutdown_delay_s = shutdown_delay_s
@@ -85,16 +93,16 @@ class DrainingServer(uvicorn.Server):
             await self._drain.abandon()
             await self._drain.wait_idle(_ABANDON_GRACE_S)
         # An open keep-alive connection may carry a request at any moment: each closes after its next answer
-        # (Connection: close), or once it has been quiet long enough that no request can be in its buffers.
+        # (Connection: close), or once it has been quiet for the keep-alive timeout.
         deadline = started + self._shutdown_delay_s + self._drain_timeout_s + _ABANDON_GRACE_S
         while True:
-            open_ = [c for c in self._connections() if not c.close_if_quiet(_QUIET_S)]
+            open_ = [c for c in self._connections() if not c.close_if_quiet(self._quiet_s)]
             if not open_:
                 break
             if time.monotonic() >= deadline:
                 log.warning("drain timeout: closing %d connection(s) that are still busy", len(open_))
                 break
-            await asyncio.sleep(_QUIET_S / 5)
+            await asyncio.sleep(_POLL_S)
         log.info("drained: every connection closed")
         super().handle_exit(sig, None)
 
@@ -114,4 +122,6 @@ def serve(settings: ServiceSettings) -> None:
         timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
     )
-    DrainingServer(config, drain, settings.drain_timeout_s, settings.shutdown_delay_s).run()
+    DrainingServer(
+        config, drain, settings.drain_timeout_s, settings.shutdown_delay_s, settings.keep_alive_timeout_s
+    ).run()

@@ -3,6 +3,9 @@
     .venv/bin/python benchmarks/serve_bench.py [--checkpoint PATH] [--seconds 5] [--quick] [--out results.json]
 
 Measures, on the same checkpoint (bundled_models/mnist5k.safetensors by default):
+  cold     seconds from starting each wgan-serve (the service and every --compare) to its first /readyz 200,
+           `--cold-starts` times each, the servers taking turns (the command to ready: imports, load, export,
+           warm-up);
   raw      the generator called in-process at every batch size the engine uses (its warm-up sizes), latents drawn
            as the service draws them, images/s with and without PNG encoding (the service's encoder);
   service  `POST /v1/sample` (PNG, base64 JSON) against a real `wgan-serve` process on 127.0.0.1 at concurrency
@@ -163,7 +166,7 @@ def raw_throughput(checkpoint: Path, batch_sizes: list[int], seconds: float, tor
 # ---- orchestration ----------------------------------------------------------------------------------------
 
 
-def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, interval: float = 0.2) -> None:
     import httpx
 
     deadline = time.monotonic() + 120
@@ -175,7 +178,7 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        time.sleep(interval)
     proc.kill()
     raise TimeoutError(f"server was not ready:\n{log.read_text()}")
 
@@ -187,9 +190,10 @@ def free_port() -> int:
 
 
 def start_service(
-    models_dir: Path, log: Path, extra: list[str], tree: Path | None = None
+    models_dir: Path, log: Path, extra: list[str], tree: Path | None = None, poll_s: float = 0.2
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A wgan-serve process on a free port; from the source tree `tree` when given (its code first on the path)."""
+    """A wgan-serve process on a free port, ready; from the source tree `tree` when given (its code first on the
+    path). `poll_s`: the interval between checks of /readyz."""
     port = free_port()
     cmd = [
         *(sys.executable, "-m", "service.cli"),
@@ -201,8 +205,24 @@ def start_service(
     env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [os.environ.get("PYTHONPATH")])])
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=source)
     url = f"http://127.0.0.1:{port}"
-    wait_ready(proc, url, log)
+    wait_ready(proc, url, log, poll_s)
     return proc, url
+
+
+def cold_starts(
+    servers: dict[str, tuple[Path | None, list[str]]], models_dir: Path, log_dir: Path, rounds: int
+) -> dict[str, Any]:
+    """Seconds from starting each server (`name -> (source tree, flags)`) to its first /readyz 200, the servers
+    taking turns `rounds` times; each is stopped before the next starts, so the machine is otherwise as idle as
+    the benchmark leaves it."""
+    times: dict[str, list[float]] = {name: [] for name in servers}
+    for _ in range(rounds):
+        for name, (tree, flags) in servers.items():
+            started = time.perf_counter()
+            proc, _url = start_service(models_dir, log_dir / f"cold-{name}.log", flags, tree, poll_s=0.01)
+            times[name].append(round(time.perf_counter() - started, 3))
+            stop(proc)
+    return {name: {"seconds": runs, "median": statistics.median(runs)} for name, runs in times.items()}
 
 
 def start_naive(checkpoint: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -346,7 +366,11 @@ def measure_naive(url: str, scenarios: list[tuple[int, int]], requests: int, sec
 
 def table(result: dict[str, Any]) -> str:
     raw = result["raw_in_process"]["by_batch_size"]
-    lines = ["raw in-process (images/s):  batch  no-png  png"]
+    lines = [
+        f"cold start to /readyz, s: {name} {cold['median']} (median of {cold['seconds']})"
+        for name, cold in result["cold_start_s"].items()
+    ]
+    lines.append("raw in-process (images/s):  batch  no-png  png")
     for batch, row in raw.items():
         lines.append(f"  {batch:>5}  {row['without_png']['images_per_s']:>9}  {row['with_png']['images_per_s']:>9}")
     lines.append(
@@ -435,6 +459,9 @@ def main() -> None:
         "--scenarios", type=parse_scenarios, help="load scenarios, e.g. c64n1,c16n16 (default: c1..c256 x n1, n16)"
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --compare-serve-arg: alternations per scenario")
+    parser.add_argument(
+        "--cold-starts", type=int, default=3, help="starts of each server timed to its first /readyz 200 (0: none)"
+    )
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive handler")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     # Internal: the load generator's own process.
@@ -465,6 +492,15 @@ def main() -> None:
         models_dir = tmp_dir / "models"
         models_dir.mkdir()
         shutil.copy(args.checkpoint, models_dir / "bench.safetensors")
+        cold_start = cold_starts(
+            {
+                "service": (None, server_flags),
+                **{name: (tree, [*server_flags, *flags]) for name, tree, flags in args.compare},
+            },
+            models_dir,
+            tmp_dir,
+            args.cold_starts,
+        )
         proc, url = start_service(models_dir, tmp_dir / "serve.log", server_flags)
         others: dict[str, subprocess.Popen[bytes]] = {}
         compared_service: dict[str, Any] = {}
@@ -517,6 +553,7 @@ def main() -> None:
             "shape": [model["channels"], model["height"], model["width"]],
             "device": model["device"],
         },
+        "cold_start_s": cold_start,
         "raw_in_process": raw,
         "raw_best_images_per_s_with_png": best_raw_png,
         "service": service,

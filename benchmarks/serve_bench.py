@@ -12,6 +12,9 @@ Measures, on the same checkpoint (bundled_models/mnist5k.safetensors by default)
            1, 16, 64 and 256 with n = 1 and n = 16: requests/s, images/s, latency p50/p95/p99, and the histogram
            of forward-pass batch sizes read from /metrics (the change over each scenario);
   naive    the same load against benchmarks/naive_app.py (FastAPI, one forward pass per request, no batching).
+  litserve (with --litserve WORKERS) the same load against benchmarks/litserve_app.py: LitServe's dynamic batching
+           (64 requests, 5 ms), in its own virtual environment under build/, after the others; its whole process
+           tree is stopped and checked gone (`processes_left_after_stop`).
   compared (with --compare NAME=ARGS, repeatable) more wgan-serve processes, measured alternately with the first,
            scenario by scenario (`--rounds` times each), so that all see the same machine load. ARGS are extra
            wgan-serve flags; an argument `@DIR` runs that server from the source tree DIR instead (another checkout,
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -166,7 +170,9 @@ def raw_throughput(checkpoint: Path, batch_sizes: list[int], seconds: float, tor
 # ---- orchestration ----------------------------------------------------------------------------------------
 
 
-def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, interval: float = 0.2) -> None:
+def wait_ready(
+    proc: subprocess.Popen[bytes], url: str, log: Path, interval: float = 0.2, path: str = "/readyz"
+) -> None:
     import httpx
 
     deadline = time.monotonic() + 120
@@ -174,7 +180,7 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, interval: flo
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log.read_text()}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -236,6 +242,69 @@ def start_naive(checkpoint: Path, log: Path) -> tuple[subprocess.Popen[bytes], s
     url = f"http://127.0.0.1:{port}"
     wait_ready(proc, url, log)
     return proc, url
+
+
+LITSERVE_VENV = ROOT / "build" / "litserve-venv"
+LITSERVE_PACKAGES = ["litserve", "torch==2.13.0", "safetensors", "pydantic", "numpy"]
+
+
+def litserve_python() -> Path:
+    """The interpreter of LitServe's own virtual environment under build/, made on first use (pip: litserve, the
+    project's torch version and what `models` imports); the project's environment is never touched."""
+    python = LITSERVE_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(LITSERVE_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *LITSERVE_PACKAGES], check=True)
+    return python
+
+
+def start_litserve(checkpoint: Path, log: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """benchmarks/litserve_app.py in its own session, so that its whole process tree can be stopped at once."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "LITSERVE_CHECKPOINT": str(checkpoint.resolve()),
+        "LITSERVE_PORT": str(port),
+        "LITSERVE_WORKERS": str(workers),
+    }
+    cmd = [str(litserve_python()), str(ROOT / "benchmarks" / "litserve_app.py")]
+    proc = subprocess.Popen(
+        cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(proc, url, log, path="/health")
+    return proc, url
+
+
+def session_processes(sid: int) -> list[int]:
+    """Processes of session `sid` still alive (Linux /proc)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def stop_tree(proc: subprocess.Popen[bytes]) -> list[int]:
+    """SIGTERM to the whole session `proc` leads (its workers outlive a signal to the parent alone), SIGKILL to
+    whatever is left after 30 s; returns the processes still alive after that (none, normally)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while session_processes(proc.pid) and time.monotonic() < deadline:
+        proc.poll()
+        time.sleep(0.2)
+    if session_processes(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(1)
+    proc.poll()
+    return session_processes(proc.pid)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -386,6 +455,12 @@ def table(result: dict[str, Any]) -> str:
             f"  {naive['latency_ms']['p50']:>9}  {result['ratio_service_over_raw'][key]:>7}"
             f"  {result['ratio_service_over_naive'][key]!s:>9}"
         )
+    for key, lit in result.get("litserve", {}).items():
+        if isinstance(lit, dict) and "images_per_s" in lit:
+            lines.append(
+                f"litserve {key}: {lit['images_per_s']} img/s, p50 {lit['latency_ms']['p50']} ms, p99 "
+                f"{lit['latency_ms']['p99']} ms; service/litserve {result['ratio_service_over_litserve'][key]}"
+            )
     for name, compared in result.get("compared", {}).items():
         lines.append(f"compared {name}: {' '.join(compared['args'])}, measured alternately with the service")
         lines.append("scenario      img/s  p50 ms  p95 ms  mean batch  cpu us/req  service/compared")
@@ -462,6 +537,14 @@ def main() -> None:
     parser.add_argument(
         "--cold-starts", type=int, default=3, help="starts of each server timed to its first /readyz 200 (0: none)"
     )
+    parser.add_argument(
+        "--litserve",
+        type=int,
+        metavar="WORKERS",
+        default=0,
+        help="also measure LitServe (benchmarks/litserve_app.py, batches of up to 64, 5 ms timeout) with this many "
+        "workers, in its own environment under build/ (made on first use)",
+    )
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive handler")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     # Internal: the load generator's own process.
@@ -532,6 +615,15 @@ def main() -> None:
                 naive = measure_naive(url, scenarios, args.requests, seconds)
             finally:
                 stop(proc)
+        litserve: dict[str, Any] = {}
+        if args.litserve:
+            proc, url = start_litserve(args.checkpoint, tmp_dir / "litserve.log", args.litserve)
+            left: list[int] = []
+            try:
+                litserve = {"workers": args.litserve, **measure_naive(url, scenarios, args.requests, seconds)}
+            finally:
+                left = stop_tree(proc)
+            litserve["processes_left_after_stop"] = left
 
     best_raw_png = max(row["with_png"]["images_per_s"] for row in raw["by_batch_size"].values())
     raw_single_ms = raw["by_batch_size"]["1"]["with_png"]["ms_per_batch"]
@@ -558,6 +650,15 @@ def main() -> None:
         "raw_best_images_per_s_with_png": best_raw_png,
         "service": service,
         "naive": naive,
+        "litserve": litserve,
+        "ratio_service_over_litserve": {
+            k: round(v["images_per_s"] / litserve[k]["images_per_s"], 2) if litserve.get(k) else None
+            for k, v in service.items()
+        },
+        "ratio_litserve_p99_over_service_p99": {
+            k: round(litserve[k]["latency_ms"]["p99"] / v["latency_ms"]["p99"], 2) if litserve.get(k) else None
+            for k, v in service.items()
+        },
         "ratio_service_over_raw": {k: round(v["images_per_s"] / best_raw_png, 3) for k, v in service.items()},
         "ratio_service_over_naive": {
             k: round(v["images_per_s"] / naive[k]["images_per_s"], 2) if naive.get(k) else None

@@ -13,8 +13,9 @@ Measures, on the same checkpoint (bundled_models/mnist5k.safetensors by default)
            of forward-pass batch sizes read from /metrics (the change over each scenario);
   naive    the same load against benchmarks/naive_app.py (FastAPI, one forward pass per request, no batching).
   litserve (with --litserve WORKERS) the same load against benchmarks/litserve_app.py: LitServe's dynamic batching
-           (64 requests, 5 ms), in its own virtual environment under build/, after the others; its whole process
-           tree is stopped and checked gone (`processes_left_after_stop`).
+           (64 requests, 5 ms), in its own virtual environment under build/, measured alternately with the service
+           (and every --compare), CPU time summed over its process session; its whole process tree is stopped and
+           checked gone (`processes_left_after_stop`).
   compared (with --compare NAME=ARGS, repeatable) more wgan-serve processes, measured alternately with the first,
            scenario by scenario (`--rounds` times each), so that all see the same machine load. ARGS are extra
            wgan-serve flags; an argument `@DIR` runs that server from the source tree DIR instead (another checkout,
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import platform
@@ -170,20 +172,29 @@ def raw_throughput(checkpoint: Path, batch_sizes: list[int], seconds: float, tor
 # ---- orchestration ----------------------------------------------------------------------------------------
 
 
+def ready_status(url: str, path: str) -> int | None:
+    """The status of GET url+path, None when nothing answers. http.client, not httpx: a fresh httpx client costs
+    about 30 ms of CPU (its SSL context), which a tight readiness poll would take from the server starting up."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=2)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
 def wait_ready(
     proc: subprocess.Popen[bytes], url: str, log: Path, interval: float = 0.2, path: str = "/readyz"
 ) -> None:
-    import httpx
-
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if ready_status(url, path) == 200:
+            return
         time.sleep(interval)
     proc.kill()
     raise TimeoutError(f"server was not ready:\n{log.read_text()}")
@@ -228,7 +239,7 @@ def cold_starts(
             proc, _url = start_service(models_dir, log_dir / f"cold-{name}.log", flags, tree, poll_s=0.01)
             times[name].append(round(time.perf_counter() - started, 3))
             stop(proc)
-    return {name: {"seconds": runs, "median": statistics.median(runs)} for name, runs in times.items()}
+    return {name: {"seconds": runs, "median": statistics.median(runs)} for name, runs in times.items() if runs}
 
 
 def start_naive(checkpoint: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -401,6 +412,21 @@ def measure_scenario(url: str, pid: int, concurrency: int, n: int, requests: int
     return {**load, "server_cpu_us_per_request": cpu_per_request, "batches": batches}
 
 
+def session_cpu_seconds(sid: int) -> float:
+    """CPU time so far of every live process of session `sid` (a server and its worker processes)."""
+    return sum(process_cpu_seconds(pid) or 0.0 for pid in session_processes(sid))
+
+
+def measure_plain(url: str, sid: int, concurrency: int, n: int, requests: int, seconds: float) -> dict[str, Any]:
+    """One load run against a server without wgan's /metrics (LitServe): CPU time per request from its whole
+    process session; no batch sizes."""
+    cpu_before = session_cpu_seconds(sid)
+    load = run_load(url, concurrency, n, requests, seconds)
+    served = load["requests"]
+    cpu = round((session_cpu_seconds(sid) - cpu_before) / served * 1e6, 1) if served else None
+    return {**load, "server_cpu_us_per_request": cpu, "batches": {"mean_batch_size": None}}
+
+
 def measure_service(
     server: tuple[str, int], scenarios: list[tuple[int, int]], requests: int, seconds: float
 ) -> dict[str, Any]:
@@ -408,16 +434,23 @@ def measure_service(
 
 
 def measure_alternating(
-    servers: dict[str, tuple[str, int]], scenarios: list[tuple[int, int]], requests: int, seconds: float, rounds: int
+    servers: dict[str, tuple[str, int]],
+    scenarios: list[tuple[int, int]],
+    requests: int,
+    seconds: float,
+    rounds: int,
+    plain: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, Any]]:
     """Each scenario measured on every server (url, pid) in turn, `rounds` times; per server the round with the
-    median images/s is kept, with every round's figure beside it. Alternating puts the servers under the same load."""
+    median images/s is kept, with every round's figure beside it. Alternating puts the servers under the same load.
+    Servers named in `plain` have no wgan /metrics (LitServe: pid is its session)."""
     results: dict[str, dict[str, Any]] = {name: {} for name in servers}
     for c, n in scenarios:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
         for _ in range(rounds):
             for name, server in servers.items():
-                runs[name].append(measure_scenario(*server, c, n, requests, seconds))
+                measure = measure_plain if name in plain else measure_scenario
+                runs[name].append(measure(*server, c, n, requests, seconds))
         for name, measured in runs.items():
             ordered = sorted(measured, key=lambda r: r["images_per_s"])
             median = ordered[(len(ordered) - 1) // 2]
@@ -587,11 +620,13 @@ def main() -> None:
         proc, url = start_service(models_dir, tmp_dir / "serve.log", server_flags)
         others: dict[str, subprocess.Popen[bytes]] = {}
         compared_service: dict[str, Any] = {}
+        litserve: dict[str, Any] = {}
+        lit_proc: subprocess.Popen[bytes] | None = None
         try:
             import httpx
 
             model = httpx.get(f"{url}/v1/models/bench", timeout=5).json()
-            if args.compare:
+            if args.compare or args.litserve:
                 servers = {"service": (url, proc.pid)}
                 for name, tree, flags in args.compare:
                     other, other_url = start_service(
@@ -599,8 +634,15 @@ def main() -> None:
                     )
                     others[name] = other
                     servers[name] = (other_url, other.pid)
-                measured = measure_alternating(servers, scenarios, args.requests, seconds, args.rounds)
+                if args.litserve:
+                    lit_proc, lit_url = start_litserve(args.checkpoint, tmp_dir / "litserve.log", args.litserve)
+                    servers["litserve"] = (lit_url, lit_proc.pid)
+                measured = measure_alternating(
+                    servers, scenarios, args.requests, seconds, args.rounds, frozenset({"litserve"})
+                )
                 service = measured.pop("service")
+                if args.litserve:
+                    litserve = {"workers": args.litserve, **measured.pop("litserve")}
                 compared_service = measured
             else:
                 service = measure_service((url, proc.pid), scenarios, args.requests, seconds)
@@ -608,6 +650,8 @@ def main() -> None:
             stop(proc)
             for other in others.values():
                 stop(other)
+            if lit_proc is not None:
+                litserve["processes_left_after_stop"] = stop_tree(lit_proc)
         naive: dict[str, Any] = {}
         if not args.skip_naive:
             proc, url = start_naive(args.checkpoint, tmp_dir / "naive.log")
@@ -615,15 +659,6 @@ def main() -> None:
                 naive = measure_naive(url, scenarios, args.requests, seconds)
             finally:
                 stop(proc)
-        litserve: dict[str, Any] = {}
-        if args.litserve:
-            proc, url = start_litserve(args.checkpoint, tmp_dir / "litserve.log", args.litserve)
-            left: list[int] = []
-            try:
-                litserve = {"workers": args.litserve, **measure_naive(url, scenarios, args.requests, seconds)}
-            finally:
-                left = stop_tree(proc)
-            litserve["processes_left_after_stop"] = left
 
     best_raw_png = max(row["with_png"]["images_per_s"] for row in raw["by_batch_size"].values())
     raw_single_ms = raw["by_batch_size"]["1"]["with_png"]["ms_per_batch"]

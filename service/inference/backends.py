@@ -68,7 +68,6 @@ def with_backend(module: nn.Module, backend: Backend, item_shape: tuple[int, ...
     inputs [B, *item_shape].
 
     - `auto`: what `resolve_backend` makes of it on the module's device.
-
     - `eager`: the module itself.
     - `channels_last`: 4-D weights stored NHWC, so convolutions run in oneDNN's (or cuDNN's) preferred layout;
       outputs come out channels-last, which `to_uint8` turns into NHWC anyway. No effect on a network without

@@ -29,9 +29,9 @@ _QUIET_LOGGERS = {
 }
 # The TorchScript-based exporter announces at every call that a newer exporter exists, and that a context manager
 # it uses will go: deprecation notices for torch's own code, not news about the served model.
-_QUIET_WARNINGS = (
-    "You are using the legacy TorchScript-based ONNX export",
-    "The feature will be removed",
+_QUIET_WARNINGS = (  # (message, module the warning is attributed to)
+    ("You are using the legacy TorchScript-based ONNX export", __name__),
+    ("The feature will be removed", r"torch\.onnx\."),
 )
 _PACKAGES = ("onnxruntime", "onnx")  # what the default exporter and the session need
 
@@ -47,8 +47,8 @@ def onnxruntime_available() -> bool:
 
 def _export_torchscript(module: nn.Module, example: torch.Tensor) -> bytes:
     """The TorchScript-based exporter: traces `module` once on `example` [2, *item_shape], batch dimension dynamic."""
-    for message in _QUIET_WARNINGS:
-        warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
+    for message, module_name in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=DeprecationWarning, module=module_name)
     buffer = io.BytesIO()
     torch.onnx.export(
         module,

@@ -3,12 +3,19 @@
     .venv/bin/python benchmarks/serve_bench.py [--checkpoint PATH] [--seconds 5] [--quick] [--out results.json]
 
 Measures, on the same checkpoint (bundled_models/mnist5k.safetensors by default):
+  cold     seconds from starting each wgan-serve (the service and every --compare) to its first /readyz 200,
+           `--cold-starts` times each, the servers taking turns (the command to ready: imports, load, export,
+           warm-up);
   raw      the generator called in-process at every batch size the engine uses (its warm-up sizes), latents drawn
            as the service draws them, images/s with and without PNG encoding (the service's encoder);
   service  `POST /v1/sample` (PNG, base64 JSON) against a real `wgan-serve` process on 127.0.0.1 at concurrency
            1, 16, 64 and 256 with n = 1 and n = 16: requests/s, images/s, latency p50/p95/p99, and the histogram
            of forward-pass batch sizes read from /metrics (the change over each scenario);
   naive    the same load against benchmarks/naive_app.py (FastAPI, one forward pass per request, no batching).
+  litserve (with --litserve WORKERS) the same load against benchmarks/litserve_app.py: LitServe's dynamic batching
+           (64 requests, 5 ms), in its own virtual environment under build/, measured alternately with the service
+           (and every --compare), CPU time summed over its process session; its whole process tree is stopped and
+           checked gone (`processes_left_after_stop`).
   compared (with --compare NAME=ARGS, repeatable) more wgan-serve processes, measured alternately with the first,
            scenario by scenario (`--rounds` times each), so that all see the same machine load. ARGS are extra
            wgan-serve flags; an argument `@DIR` runs that server from the source tree DIR instead (another checkout,
@@ -22,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import http.client
 import json
 import os
 import platform
@@ -163,19 +172,30 @@ def raw_throughput(checkpoint: Path, batch_sizes: list[int], seconds: float, tor
 # ---- orchestration ----------------------------------------------------------------------------------------
 
 
-def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    import httpx
+def ready_status(url: str, path: str) -> int | None:
+    """The status of GET url+path, None when nothing answers. http.client, not httpx: a fresh httpx client costs
+    about 30 ms of CPU (its SSL context), which a tight readiness poll would take from the server starting up."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=2)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
 
+
+def wait_ready(
+    proc: subprocess.Popen[bytes], url: str, log: Path, interval: float = 0.2, path: str = "/readyz"
+) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+        if ready_status(url, path) == 200:
+            return
+        time.sleep(interval)
     proc.kill()
     raise TimeoutError(f"server was not ready:\n{log.read_text()}")
 
@@ -187,9 +207,10 @@ def free_port() -> int:
 
 
 def start_service(
-    models_dir: Path, log: Path, extra: list[str], tree: Path | None = None
+    models_dir: Path, log: Path, extra: list[str], tree: Path | None = None, poll_s: float = 0.2
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A wgan-serve process on a free port; from the source tree `tree` when given (its code first on the path)."""
+    """A wgan-serve process on a free port, ready; from the source tree `tree` when given (its code first on the
+    path). `poll_s`: the interval between checks of /readyz."""
     port = free_port()
     cmd = [
         *(sys.executable, "-m", "service.cli"),
@@ -201,8 +222,24 @@ def start_service(
     env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [os.environ.get("PYTHONPATH")])])
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=source)
     url = f"http://127.0.0.1:{port}"
-    wait_ready(proc, url, log)
+    wait_ready(proc, url, log, poll_s)
     return proc, url
+
+
+def cold_starts(
+    servers: dict[str, tuple[Path | None, list[str]]], models_dir: Path, log_dir: Path, rounds: int
+) -> dict[str, Any]:
+    """Seconds from starting each server (`name -> (source tree, flags)`) to its first /readyz 200, the servers
+    taking turns `rounds` times; each is stopped before the next starts, so the machine is otherwise as idle as
+    the benchmark leaves it."""
+    times: dict[str, list[float]] = {name: [] for name in servers}
+    for _ in range(rounds):
+        for name, (tree, flags) in servers.items():
+            started = time.perf_counter()
+            proc, _url = start_service(models_dir, log_dir / f"cold-{name}.log", flags, tree, poll_s=0.01)
+            times[name].append(round(time.perf_counter() - started, 3))
+            stop(proc)
+    return {name: {"seconds": runs, "median": statistics.median(runs)} for name, runs in times.items() if runs}
 
 
 def start_naive(checkpoint: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -216,6 +253,69 @@ def start_naive(checkpoint: Path, log: Path) -> tuple[subprocess.Popen[bytes], s
     url = f"http://127.0.0.1:{port}"
     wait_ready(proc, url, log)
     return proc, url
+
+
+LITSERVE_VENV = ROOT / "build" / "litserve-venv"
+LITSERVE_PACKAGES = ["litserve", "torch==2.13.0", "safetensors", "pydantic", "numpy"]
+
+
+def litserve_python() -> Path:
+    """The interpreter of LitServe's own virtual environment under build/, made on first use (pip: litserve, the
+    project's torch version and what `models` imports); the project's environment is never touched."""
+    python = LITSERVE_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(LITSERVE_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *LITSERVE_PACKAGES], check=True)
+    return python
+
+
+def start_litserve(checkpoint: Path, log: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """benchmarks/litserve_app.py in its own session, so that its whole process tree can be stopped at once."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "LITSERVE_CHECKPOINT": str(checkpoint.resolve()),
+        "LITSERVE_PORT": str(port),
+        "LITSERVE_WORKERS": str(workers),
+    }
+    cmd = [str(litserve_python()), str(ROOT / "benchmarks" / "litserve_app.py")]
+    proc = subprocess.Popen(
+        cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(proc, url, log, path="/health")
+    return proc, url
+
+
+def session_processes(sid: int) -> list[int]:
+    """Processes of session `sid` still alive (Linux /proc)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def stop_tree(proc: subprocess.Popen[bytes]) -> list[int]:
+    """SIGTERM to the whole session `proc` leads (its workers outlive a signal to the parent alone), SIGKILL to
+    whatever is left after 30 s; returns the processes still alive after that (none, normally)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while session_processes(proc.pid) and time.monotonic() < deadline:
+        proc.poll()
+        time.sleep(0.2)
+    if session_processes(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(1)
+    proc.poll()
+    return session_processes(proc.pid)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -312,6 +412,21 @@ def measure_scenario(url: str, pid: int, concurrency: int, n: int, requests: int
     return {**load, "server_cpu_us_per_request": cpu_per_request, "batches": batches}
 
 
+def session_cpu_seconds(sid: int) -> float:
+    """CPU time so far of every live process of session `sid` (a server and its worker processes)."""
+    return sum(process_cpu_seconds(pid) or 0.0 for pid in session_processes(sid))
+
+
+def measure_plain(url: str, sid: int, concurrency: int, n: int, requests: int, seconds: float) -> dict[str, Any]:
+    """One load run against a server without wgan's /metrics (LitServe): CPU time per request from its whole
+    process session; no batch sizes."""
+    cpu_before = session_cpu_seconds(sid)
+    load = run_load(url, concurrency, n, requests, seconds)
+    served = load["requests"]
+    cpu = round((session_cpu_seconds(sid) - cpu_before) / served * 1e6, 1) if served else None
+    return {**load, "server_cpu_us_per_request": cpu, "batches": {"mean_batch_size": None}}
+
+
 def measure_service(
     server: tuple[str, int], scenarios: list[tuple[int, int]], requests: int, seconds: float
 ) -> dict[str, Any]:
@@ -319,16 +434,23 @@ def measure_service(
 
 
 def measure_alternating(
-    servers: dict[str, tuple[str, int]], scenarios: list[tuple[int, int]], requests: int, seconds: float, rounds: int
+    servers: dict[str, tuple[str, int]],
+    scenarios: list[tuple[int, int]],
+    requests: int,
+    seconds: float,
+    rounds: int,
+    plain: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, Any]]:
     """Each scenario measured on every server (url, pid) in turn, `rounds` times; per server the round with the
-    median images/s is kept, with every round's figure beside it. Alternating puts the servers under the same load."""
+    median images/s is kept, with every round's figure beside it. Alternating puts the servers under the same load.
+    Servers named in `plain` have no wgan /metrics (LitServe: pid is its session)."""
     results: dict[str, dict[str, Any]] = {name: {} for name in servers}
     for c, n in scenarios:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
         for _ in range(rounds):
             for name, server in servers.items():
-                runs[name].append(measure_scenario(*server, c, n, requests, seconds))
+                measure = measure_plain if name in plain else measure_scenario
+                runs[name].append(measure(*server, c, n, requests, seconds))
         for name, measured in runs.items():
             ordered = sorted(measured, key=lambda r: r["images_per_s"])
             median = ordered[(len(ordered) - 1) // 2]
@@ -346,7 +468,11 @@ def measure_naive(url: str, scenarios: list[tuple[int, int]], requests: int, sec
 
 def table(result: dict[str, Any]) -> str:
     raw = result["raw_in_process"]["by_batch_size"]
-    lines = ["raw in-process (images/s):  batch  no-png  png"]
+    lines = [
+        f"cold start to /readyz, s: {name} {cold['median']} (median of {cold['seconds']})"
+        for name, cold in result["cold_start_s"].items()
+    ]
+    lines.append("raw in-process (images/s):  batch  no-png  png")
     for batch, row in raw.items():
         lines.append(f"  {batch:>5}  {row['without_png']['images_per_s']:>9}  {row['with_png']['images_per_s']:>9}")
     lines.append(
@@ -362,6 +488,12 @@ def table(result: dict[str, Any]) -> str:
             f"  {naive['latency_ms']['p50']:>9}  {result['ratio_service_over_raw'][key]:>7}"
             f"  {result['ratio_service_over_naive'][key]!s:>9}"
         )
+    for key, lit in result.get("litserve", {}).items():
+        if isinstance(lit, dict) and "images_per_s" in lit:
+            lines.append(
+                f"litserve {key}: {lit['images_per_s']} img/s, p50 {lit['latency_ms']['p50']} ms, p99 "
+                f"{lit['latency_ms']['p99']} ms; service/litserve {result['ratio_service_over_litserve'][key]}"
+            )
     for name, compared in result.get("compared", {}).items():
         lines.append(f"compared {name}: {' '.join(compared['args'])}, measured alternately with the service")
         lines.append("scenario      img/s  p50 ms  p95 ms  mean batch  cpu us/req  service/compared")
@@ -434,7 +566,18 @@ def main() -> None:
     parser.add_argument(
         "--scenarios", type=parse_scenarios, help="load scenarios, e.g. c64n1,c16n16 (default: c1..c256 x n1, n16)"
     )
-    parser.add_argument("--rounds", type=int, default=1, help="with --compare-serve-arg: alternations per scenario")
+    parser.add_argument("--rounds", type=int, default=1, help="with --compare or --litserve: alternations per scenario")
+    parser.add_argument(
+        "--cold-starts", type=int, default=3, help="starts of each server timed to its first /readyz 200 (0: none)"
+    )
+    parser.add_argument(
+        "--litserve",
+        type=int,
+        metavar="WORKERS",
+        default=0,
+        help="also measure LitServe (benchmarks/litserve_app.py, batches of up to 64, 5 ms timeout) with this many "
+        "workers, in its own environment under build/ (made on first use)",
+    )
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive handler")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     # Internal: the load generator's own process.
@@ -465,14 +608,25 @@ def main() -> None:
         models_dir = tmp_dir / "models"
         models_dir.mkdir()
         shutil.copy(args.checkpoint, models_dir / "bench.safetensors")
+        cold_start = cold_starts(
+            {
+                "service": (None, server_flags),
+                **{name: (tree, [*server_flags, *flags]) for name, tree, flags in args.compare},
+            },
+            models_dir,
+            tmp_dir,
+            args.cold_starts,
+        )
         proc, url = start_service(models_dir, tmp_dir / "serve.log", server_flags)
         others: dict[str, subprocess.Popen[bytes]] = {}
         compared_service: dict[str, Any] = {}
+        litserve: dict[str, Any] = {}
+        lit_proc: subprocess.Popen[bytes] | None = None
         try:
             import httpx
 
             model = httpx.get(f"{url}/v1/models/bench", timeout=5).json()
-            if args.compare:
+            if args.compare or args.litserve:
                 servers = {"service": (url, proc.pid)}
                 for name, tree, flags in args.compare:
                     other, other_url = start_service(
@@ -480,8 +634,15 @@ def main() -> None:
                     )
                     others[name] = other
                     servers[name] = (other_url, other.pid)
-                measured = measure_alternating(servers, scenarios, args.requests, seconds, args.rounds)
+                if args.litserve:
+                    lit_proc, lit_url = start_litserve(args.checkpoint, tmp_dir / "litserve.log", args.litserve)
+                    servers["litserve"] = (lit_url, lit_proc.pid)
+                measured = measure_alternating(
+                    servers, scenarios, args.requests, seconds, args.rounds, frozenset({"litserve"})
+                )
                 service = measured.pop("service")
+                if args.litserve:
+                    litserve = {"workers": args.litserve, **measured.pop("litserve")}
                 compared_service = measured
             else:
                 service = measure_service((url, proc.pid), scenarios, args.requests, seconds)
@@ -489,6 +650,8 @@ def main() -> None:
             stop(proc)
             for other in others.values():
                 stop(other)
+            if lit_proc is not None:
+                litserve["processes_left_after_stop"] = stop_tree(lit_proc)
         naive: dict[str, Any] = {}
         if not args.skip_naive:
             proc, url = start_naive(args.checkpoint, tmp_dir / "naive.log")
@@ -517,10 +680,20 @@ def main() -> None:
             "shape": [model["channels"], model["height"], model["width"]],
             "device": model["device"],
         },
+        "cold_start_s": cold_start,
         "raw_in_process": raw,
         "raw_best_images_per_s_with_png": best_raw_png,
         "service": service,
         "naive": naive,
+        "litserve": litserve,
+        "ratio_service_over_litserve": {
+            k: round(v["images_per_s"] / litserve[k]["images_per_s"], 2) if litserve.get(k) else None
+            for k, v in service.items()
+        },
+        "ratio_litserve_p99_over_service_p99": {
+            k: round(litserve[k]["latency_ms"]["p99"] / v["latency_ms"]["p99"], 2) if litserve.get(k) else None
+            for k, v in service.items()
+        },
         "ratio_service_over_raw": {k: round(v["images_per_s"] / best_raw_png, 3) for k, v in service.items()},
         "ratio_service_over_naive": {
             k: round(v["images_per_s"] / naive[k]["images_per_s"], 2) if naive.get(k) else None

@@ -34,6 +34,7 @@ from service.api.routes import admin, health, interpolate, models, playground, s
 from service.api.service_route import ServiceRoute
 from service.catalog.folder_sync import ModelReloader
 from service.catalog.registry import ModelRegistry, ServedModel
+from service.inference.backends import announce_backend
 from service.inference.devices import configure_cuda_numerics, dtype_name, intra_op_threads, resolve
 from service.metrics import ServiceMetrics
 from service.playground import load_assets
@@ -124,6 +125,7 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
     async def lifespan(app: FastAPI) -> AsyncIterator[LifespanState]:
         device, dtype = resolve(settings)  # a device this machine lacks stops start-up with a clear message
         configure_cuda_numerics(device, dtype)  # IEEE fp32, deterministic cuDNN algorithms
+        announce_backend(settings.backend, device)
         threads = intra_op_threads(settings.torch_threads, device)
         if threads is not None:
             torch.set_num_threads(threads)

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Dtype = Literal["float32", "float16", "bfloat16"]
-Backend = Literal["eager", "channels_last", "compile", "onnxruntime"]
+Backend = Literal["auto", "eager", "channels_last", "compile", "onnxruntime"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -33,10 +33,11 @@ class ServiceSettings(BaseSettings):
     device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
     dtype: Dtype = Field("float32", description="weights and activations; float16/bfloat16 need a CUDA device")
     backend: Backend = Field(
-        "eager",
-        description="how the generator runs: eager PyTorch, eager with channels-last weights, compile "
+        "auto",
+        description="how the generator runs: auto (onnxruntime on the CPU when ONNX Runtime is installed, which the "
+        "serve extra does, else eager; eager on CUDA), eager PyTorch, eager with channels-last weights, compile "
         "(torch.compile, batch dimension dynamic; compiles during the warm-up, tens of seconds per model) or "
-        "onnxruntime (CPU only, the onnx extra; exported at load, seconds per model)",
+        "onnxruntime (CPU only; exported in memory at load, a fraction of a second per model)",
     )
     cuda_graphs: bool = Field(
         False,

@@ -38,7 +38,7 @@ def serve_checkpoint(
     runner = ModelRunner(checkpoint, device, dtype, options)
     if settings.warmup:
         seconds = runner.warm_up(warm_up_sizes(settings.max_batch_size))
-        log.info("model %s: warmed up (backend %s) in %.2f s", checkpoint.name, settings.backend, seconds)
+        log.info("model %s: warmed up (backend %s) in %.2f s", checkpoint.name, runner.backend, seconds)
     limits = EngineLimits(
         max_batch_size=settings.max_batch_size,
         max_wait_ms=settings.max_wait_ms,

@@ -1,15 +1,19 @@
-"""How a network's forward pass runs: eager PyTorch, eager on channels-last tensors, or compiled by inductor."""
+"""How a network's forward pass runs: eager PyTorch, eager on channels-last tensors, compiled by inductor, or
+exported to ONNX Runtime; and what `auto` means on a device."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import get_args
 
 import torch
 from torch import nn
 
-from service.inference.onnx_runtime import OnnxRuntimeForward
+from service.inference.onnx_runtime import OnnxRuntimeForward, onnxruntime_available
 from service.settings import Backend
+
+log = logging.getLogger(__name__)
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -33,10 +37,37 @@ def _channels_last(module: nn.Module) -> nn.Module:
     return converted
 
 
+def resolve_backend(backend: Backend, device: torch.device, onnxruntime_installed: bool | None = None) -> Backend:
+    """The backend that runs: `backend` itself, unless it is `auto`, which is `onnxruntime` on the CPU when ONNX
+    Runtime is installed (`onnxruntime_installed`; None: look), else `eager`; and `eager` on CUDA, where CUDA graphs
+    (a setting of their own) apply to it."""
+    if backend != "auto":
+        return backend
+    if device.type != "cpu":
+        return "eager"
+    installed = onnxruntime_available() if onnxruntime_installed is None else onnxruntime_installed
+    return "onnxruntime" if installed else "eager"
+
+
+def announce_backend(backend: Backend, device: torch.device) -> Backend:
+    """`resolve_backend` once at start-up, with one log line that says what runs the generators and, when `auto`
+    settles for eager on the CPU, why."""
+    resolved = resolve_backend(backend, device)
+    if backend == "auto" and device.type == "cpu" and resolved == "eager":
+        log.warning(
+            "backend auto: ONNX Runtime is not installed, so generators run eager PyTorch, slower on the CPU "
+            "(pip install 'wgan-serve[serve]' installs it)"
+        )
+    else:
+        log.info("generator backend %s on %s%s", resolved, device, " (auto)" if backend == "auto" else "")
+    return resolved
+
+
 def with_backend(module: nn.Module, backend: Backend, item_shape: tuple[int, ...]) -> Forward:
     """The module (already on its device and dtype, in eval mode) prepared to run with `backend`, as a function of
     inputs [B, *item_shape].
 
+    - `auto`: what `resolve_backend` makes of it on the module's device.
     - `eager`: the module itself.
     - `channels_last`: 4-D weights stored NHWC, so convolutions run in oneDNN's (or cuDNN's) preferred layout;
       outputs come out channels-last, which `to_uint8` turns into NHWC anyway. No effect on a network without
@@ -48,6 +79,8 @@ def with_backend(module: nn.Module, backend: Backend, item_shape: tuple[int, ...
     - `onnxruntime` (CPU, float32): the module exported to ONNX in memory (batch dimension dynamic) and run by an
       ONNX Runtime session on as many intra-op threads as torch has now.
     """
+    if backend == "auto":
+        backend = resolve_backend(backend, next(module.parameters()).device)
     if backend == "eager":
         return module
     if backend == "channels_last":

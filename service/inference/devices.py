@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import torch
 
+from service.inference.onnx_runtime import onnxruntime_available
 from service.inference.toolchain import missing_compile_toolchain
 from service.settings import ServiceSettings
 
@@ -49,8 +49,8 @@ def resolve(settings: ServiceSettings) -> tuple[torch.device, torch.dtype]:
     if settings.backend == "onnxruntime":
         if device.type != "cpu":
             raise DeviceError(f"backend onnxruntime runs on the CPU only, but the device is {device}; use --device cpu")
-        if importlib.util.find_spec("onnxruntime") is None:
-            raise DeviceError("backend onnxruntime needs ONNX Runtime: pip install 'wgan-serve[onnx]'")
+        if not onnxruntime_available():
+            raise DeviceError("backend onnxruntime needs ONNX Runtime and onnx: pip install 'wgan-serve[serve]'")
     if settings.backend == "compile":
         missing = missing_compile_toolchain(device.type)
         if missing is not None:

@@ -1,32 +1,103 @@
-"""A network exported to ONNX in memory and run by ONNX Runtime on the CPU (the optional `onnx` extra).
+"""A network exported to ONNX in memory and run by ONNX Runtime on the CPU (onnxruntime and onnx: the serve extra).
 
 The export is made here from the module that was just built from the checkpoint's safetensors weights: no ONNX
-file is read from anywhere.
+file is read from anywhere. The TorchScript-based exporter (`dynamo=False`) traces the bundled generator in a
+fraction of a second; should it fail on a network, the torch.export-based exporter (`dynamo=True`, seconds per
+model, needs onnxscript: the onnx extra) takes over, and the log says so.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import time
+import warnings
 
 import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
 
-_MAX_BATCH = 65_536  # the exported graph's upper bound on the batch dimension
-# At every export the exporter warns that it skips torchvision's operators (torchvision is not a dependency) and its
-# graph passes log each step at INFO: neither says anything about the served model.
+_MAX_BATCH = 65_536  # the dynamo exporter's upper bound on the batch dimension
+# At every export the dynamo exporter warns that it skips torchvision's operators (torchvision is not a dependency)
+# and its graph passes log each step at INFO: neither says anything about the served model.
 _QUIET_LOGGERS = {
     "torch.onnx._internal.exporter._registration": logging.ERROR,
     "onnxscript": logging.WARNING,
     "onnx_ir": logging.WARNING,
 }
+# The TorchScript-based exporter announces at every call that a newer exporter exists, and that a context manager
+# it uses will go: deprecation notices for torch's own code, not news about the served model.
+_QUIET_WARNINGS = (  # (message, module the warning is attributed to)
+    ("You are using the legacy TorchScript-based ONNX export", __name__),
+    ("The feature will be removed", r"torch\.onnx\."),
+)
+_PACKAGES = ("onnxruntime", "onnx")  # what the default exporter and the session need
 
 
 class BackendUnavailableError(RuntimeError):
     """The backend asked for cannot run here (a package is missing)."""
+
+
+def onnxruntime_available() -> bool:
+    """Whether ONNX Runtime and the onnx package (which the exporter writes with) are installed."""
+    return all(importlib.util.find_spec(name) is not None for name in _PACKAGES)
+
+
+def _export_torchscript(module: nn.Module, example: torch.Tensor) -> bytes:
+    """The TorchScript-based exporter: traces `module` once on `example` [2, *item_shape], batch dimension dynamic."""
+    for message, module_name in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=DeprecationWarning, module=module_name)
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        module,
+        (example,),
+        buffer,  # type: ignore[arg-type]  # export also writes to a file object; its annotation names paths only
+        input_names=["inputs"],
+        output_names=["outputs"],
+        dynamic_axes={"inputs": {0: "batch"}, "outputs": {0: "batch"}},
+        dynamo=False,
+    )
+    return buffer.getvalue()
+
+
+def _export_dynamo(module: nn.Module, example: torch.Tensor) -> bytes:
+    """The torch.export-based exporter (needs onnxscript): slower, but follows more of Python than a trace does."""
+    if importlib.util.find_spec("onnxscript") is None:
+        raise BackendUnavailableError("the dynamo ONNX exporter needs onnxscript: pip install 'wgan-serve[onnx]'")
+    for name, level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+    warnings.filterwarnings("ignore", message="Saving ONNX model to a BytesIO", category=DeprecationWarning)
+    batch = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        module,
+        (example,),
+        buffer,  # type: ignore[arg-type]  # as above
+        input_names=["inputs"],
+        output_names=["outputs"],
+        dynamic_shapes=({0: batch},),
+        dynamo=True,
+        verbose=False,
+    )
+    return buffer.getvalue()
+
+
+def export_onnx(module: nn.Module, item_shape: tuple[int, ...]) -> bytes:
+    """`module` as an ONNX model (inputs [B, *item_shape] -> outputs [B, ...]): the fast exporter, else dynamo."""
+    example = torch.zeros(2, *item_shape)  # [2, *item_shape]
+    try:
+        return _export_torchscript(module, example)
+    except Exception as exc:  # any failure of the trace: the other exporter may still manage
+        log.warning(
+            "the TorchScript-based ONNX exporter failed on %s (%s: %s); falling back to the dynamo exporter, "
+            "seconds per model",
+            type(module).__name__,
+            type(exc).__name__,
+            exc,
+        )
+    return _export_dynamo(module, example)
 
 
 class OnnxRuntimeForward:
@@ -40,33 +111,19 @@ class OnnxRuntimeForward:
         weights = next(module.parameters())
         if weights.device.type != "cpu" or weights.dtype != torch.float32:
             raise ValueError(f"backend onnxruntime runs float32 on the CPU, not {weights.dtype} on {weights.device}")
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
+        if not onnxruntime_available():
             raise BackendUnavailableError(
-                "backend onnxruntime needs ONNX Runtime: pip install 'wgan-serve[onnx]' (onnxruntime, onnx, onnxscript)"
-            ) from exc
-        for name, level in _QUIET_LOGGERS.items():
-            logging.getLogger(name).setLevel(level)
+                "backend onnxruntime needs ONNX Runtime and onnx: pip install 'wgan-serve[serve]'"
+            )
+        import onnxruntime as ort
+
         started = time.perf_counter()
-        example = torch.zeros(2, *item_shape)  # [2, *item_shape]
-        batch = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
-        buffer = io.BytesIO()
-        torch.onnx.export(
-            module,
-            (example,),
-            buffer,  # type: ignore[arg-type]  # export also writes to a file object; its annotation names paths only
-            input_names=["inputs"],
-            output_names=["outputs"],
-            dynamic_shapes=({0: batch},),
-            dynamo=True,
-            verbose=False,
-        )
+        model = export_onnx(module, item_shape)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         log.info("exported %s to ONNX Runtime in %.2f s", type(module).__name__, time.perf_counter() - started)
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:

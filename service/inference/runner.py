@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from models import Checkpoint, ImageGeneratorConfig, from_uint8, to_uint8
-from service.inference.backends import with_backend
+from service.inference.backends import resolve_backend, with_backend
 from service.inference.buckets import bucket_sizes
 from service.inference.cuda_graphs import GraphedForward
 from service.settings import Backend
@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ForwardOptions:
-    """How the generator runs: the backend (any device), and on CUDA optional graphs per batch-size bucket."""
+    """How the generator runs: the backend (any device; `auto` resolved on it), and on CUDA optional graphs per
+    batch-size bucket. Plain eager PyTorch unless told otherwise (the service passes its `backend` setting, whose
+    default is `auto`)."""
 
     backend: Backend = "eager"
     cuda_graphs: bool = False
@@ -54,7 +56,8 @@ class ModelRunner:
 
     On CUDA a generator batch is stacked into a pinned host buffer and moved in one non-blocking copy; with
     `cuda_graphs` it is padded to the next bucket (powers of two up to `max_batch_size`) and replayed from that
-    bucket's graph, the padding sliced off. The CPU path is plain eager PyTorch unless a backend says otherwise.
+    bucket's graph, the padding sliced off. On the CPU the generator runs on its backend (by default ONNX Runtime
+    when it is installed).
     """
 
     def __init__(
@@ -65,8 +68,9 @@ class ModelRunner:
         options: ForwardOptions | None = None,
     ) -> None:
         options = options or ForwardOptions()
-        if options.cuda_graphs and options.backend not in ("eager", "channels_last"):
-            raise ValueError(f"CUDA graphs capture an eager generator, not backend {options.backend}")
+        self.backend = resolve_backend(options.backend, device)  # what runs the generator
+        if options.cuda_graphs and self.backend not in ("eager", "channels_last"):
+            raise ValueError(f"CUDA graphs capture an eager generator, not backend {self.backend}")
         meta = checkpoint.metadata
         self.device = device
         self.dtype = dtype
@@ -76,7 +80,7 @@ class ModelRunner:
         self.generator = checkpoint.generator.to(device=device, dtype=dtype).eval()
         self.critic = checkpoint.critic.to(device=device, dtype=dtype).eval()
         self._generate_on_device = DeviceForward(
-            with_backend(self.generator, options.backend, (self.z_dim,)), dtype, self.kind
+            with_backend(self.generator, self.backend, (self.z_dim,)), dtype, self.kind
         )
         self._cuda = device.type == "cuda"
         self._graphed: GraphedForward | None = None

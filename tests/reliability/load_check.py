@@ -1,8 +1,10 @@
 """Drive `tests.reliability.load_generator` against a real `wgan-serve` and judge every answer it recorded.
 
 A 200 must hold exactly the images of its seeds: each PNG is decoded and compared, pixel for pixel, with the
-generator run in this process on that seed alone (`models.load_checkpoint` + `latents_for_seeds` +
-`to_uint8`, a batch of one). A 503 must carry `Retry-After`. Anything else, and any request that hung, is an
+generator run in this process on that seed alone (a batch of one) on the backend the server runs (the default,
+`auto`: ONNX Runtime here), so that a batch that changed a seed's image in the server is caught. (Against eager
+PyTorch, ONNX Runtime's 8-bit pixels may differ by one level on a few pixels: tests/service/inference checks that
+tolerance.) A 503 must carry `Retry-After`. Anything else, and any request that hung, is an
 error. The server's resident memory is read from /proc before and after the measured run (after a warm-up run,
 so the baseline is not the cold process).
 """
@@ -26,7 +28,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models import latents_for_seeds, load_checkpoint, to_uint8
+from models import latents_for_seeds, load_checkpoint
+from service.inference import ForwardOptions, ModelRunner
+from service.settings import Backend
 from tests.deploy.processes import ROOT
 from tests.e2e.serve_process import start_serve
 
@@ -41,6 +45,7 @@ class LoadPlan:
     warm_up_requests: int
     server_flags: tuple[str, ...] = ()
     max_seconds: float = 600.0
+    backend: Backend = "auto"  # the server's --backend, and the one the expected images are made with
 
 
 def rss_kib(pid: int) -> int:
@@ -79,14 +84,17 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def expected_images(checkpoint: Path, seeds: Iterable[int]) -> dict[int, np.ndarray]:
-    """seed -> [H, W, C] uint8, each generated alone (a batch of one) in this process."""
+def expected_images(checkpoint: Path, seeds: Iterable[int], backend: Backend = "auto") -> dict[int, np.ndarray]:
+    """seed -> [H, W, C] uint8, each generated alone (a batch of one) in this process, on `backend` (the server's
+    default unless told otherwise)."""
     ck = load_checkpoint(checkpoint)
     out: dict[int, np.ndarray] = {}
-    with torch.inference_mode(), one_torch_thread():
-        for seed in sorted(set(seeds)):
-            z = latents_for_seeds([seed], ck.metadata.z_dim)  # [1, z_dim]
-            out[seed] = to_uint8(ck.generator(z))[0].numpy()  # [H, W, C]
+    with one_torch_thread():
+        runner = ModelRunner(ck, torch.device("cpu"), torch.float32, ForwardOptions(backend))
+        with torch.inference_mode():
+            for seed in sorted(set(seeds)):
+                z = latents_for_seeds([seed], ck.metadata.z_dim)  # [1, z_dim]
+                out[seed] = runner.generate(z)[0]  # [H, W, C]
     return out
 
 
@@ -95,10 +103,10 @@ def _decode_png(data: str) -> np.ndarray:
     return pixels[:, :, None] if pixels.ndim == 2 else pixels  # [H, W, C]
 
 
-def judge(records: list[dict[str, Any]], checkpoint: Path) -> dict[str, Any]:
+def judge(records: list[dict[str, Any]], checkpoint: Path, backend: Backend = "auto") -> dict[str, Any]:
     """Count every outcome; a 200 is correct only when each image is its seed's, exactly, in order."""
     ok_seeds = [s for r in records if r["status"] == 200 for s in r["seeds"]]
-    expected = expected_images(checkpoint, ok_seeds)
+    expected = expected_images(checkpoint, ok_seeds, backend)
     figures: Counter[str] = Counter()
     examples: list[dict[str, Any]] = []
     for record in records:
@@ -129,7 +137,7 @@ def judge(records: list[dict[str, Any]], checkpoint: Path) -> dict[str, Any]:
 def load_run(models_dir: Path, work: Path, plan: LoadPlan) -> dict[str, Any]:
     """Start the server, warm it up, measure RSS, run the plan, measure again, stop it (SIGTERM) and judge."""
     log = work / "wgan-serve.log"
-    server = start_serve(models_dir, log, "--torch-threads", "1", *plan.server_flags)
+    server = start_serve(models_dir, log, "--torch-threads", "1", "--backend", plan.backend, *plan.server_flags)
     try:
         run_generator(server.url, work / "warm_up.jsonl", plan.warm_up_requests, plan.concurrency,
                       WARM_UP_FIRST_SEED, plan.max_seconds)  # fmt: skip
@@ -146,7 +154,7 @@ def load_run(models_dir: Path, work: Path, plan: LoadPlan) -> dict[str, Any]:
         "concurrency": plan.concurrency,
         "server_flags": list(plan.server_flags),
         **summary,
-        **judge(read_records(work / "load.jsonl"), models_dir / "digits.safetensors"),
+        **judge(read_records(work / "load.jsonl"), models_dir / "digits.safetensors", plan.backend),
         "rss_before_kib": rss_before,
         "rss_after_kib": rss_after,
         "rss_change_percent": round(100.0 * (rss_after - rss_before) / rss_before, 2),

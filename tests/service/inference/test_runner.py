@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gc
 import io
+import logging
 import weakref
 from typing import Any
 
@@ -19,8 +20,9 @@ import torch
 from PIL import Image
 
 from models import latents_for_seeds, load_checkpoint
+from service.inference import backends, onnx_runtime
 from service.inference import runner as runner_module
-from service.inference.backends import BACKENDS, with_backend
+from service.inference.backends import BACKENDS, announce_backend, resolve_backend, with_backend
 from service.inference.devices import DeviceError, resolve
 from service.inference.runner import ForwardOptions, ModelRunner, warm_up_sizes
 from tests.service.app_client import make_settings, serve_in_process
@@ -49,7 +51,7 @@ def test_each_backend_gives_eager_outputs(backend, tiny_image_checkpoint, tiny_p
                 assert (got - want).abs().max().item() <= 1e-4, (backend, path.name, n)
 
 
-@pytest.mark.parametrize("backend", backend_params(["channels_last", "compile", "onnxruntime"]))
+@pytest.mark.parametrize("backend", backend_params(["auto", "channels_last", "compile", "onnxruntime"]))
 def test_the_runner_serves_eager_pixels_with_each_backend(backend, tiny_image_checkpoint):
     eager = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32)
     runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions(backend))
@@ -73,6 +75,55 @@ def test_compile_warm_up_leaves_nothing_to_compile_while_serving(tiny_image_chec
         for n in (3, 5, 6, 7, 1, 2):
             runner.generate(latents_for_seeds(range(n), runner.z_dim))
     assert counters["stats"]["unique_graphs"] == compiled
+
+
+def test_auto_is_onnxruntime_on_the_cpu_and_eager_on_cuda(tiny_image_checkpoint, tmp_path):
+    cuda = torch.device("cuda")  # a device object only: nothing runs on it
+    assert resolve_backend("auto", CPU, onnxruntime_installed=True) == "onnxruntime"
+    assert resolve_backend("auto", CPU, onnxruntime_installed=False) == "eager"
+    assert resolve_backend("auto", cuda, onnxruntime_installed=True) == "eager"
+    assert resolve_backend("auto", torch.device("cuda:1"), onnxruntime_installed=False) == "eager"
+    for backend in ("eager", "channels_last", "compile", "onnxruntime"):
+        assert resolve_backend(backend, CPU, onnxruntime_installed=False) == backend
+    assert make_settings(tmp_path).backend == "auto"  # the default
+    assert make_settings(tmp_path, device="cuda", cuda_graphs=True).backend == "auto"  # eager there: graphs apply
+    runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions("auto"))
+    assert runner.backend == "onnxruntime"  # ONNX Runtime is installed here
+
+
+def test_auto_without_onnxruntime_serves_eager_and_says_so(tiny_image_checkpoint, monkeypatch, caplog):
+    monkeypatch.setattr(backends, "onnxruntime_available", lambda: False)
+    with caplog.at_level(logging.INFO, logger=backends.__name__):
+        assert announce_backend("auto", CPU) == "eager"
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and "ONNX Runtime is not installed" in record.getMessage()
+    runner = ModelRunner(load_checkpoint(tiny_image_checkpoint), CPU, torch.float32, ForwardOptions("auto"))
+    assert runner.backend == "eager"
+    caplog.clear()
+    monkeypatch.setattr(backends, "onnxruntime_available", lambda: True)
+    with caplog.at_level(logging.INFO, logger=backends.__name__):
+        assert announce_backend("auto", CPU) == "onnxruntime"
+    assert [r.getMessage() for r in caplog.records] == ["generator backend onnxruntime on cpu (auto)"]
+
+
+def test_the_dynamo_exporter_takes_over_when_the_fast_one_fails(tiny_image_checkpoint, monkeypatch, caplog):
+    checkpoint = load_checkpoint(tiny_image_checkpoint)
+    z = latents_for_seeds(SEEDS, checkpoint.metadata.z_dim)  # [7, z_dim]
+    with caplog.at_level(logging.WARNING, logger=onnx_runtime.__name__):
+        onnx_runtime.OnnxRuntimeForward(checkpoint.generator.eval(), (checkpoint.metadata.z_dim,), 1)
+    assert not caplog.records  # the fast exporter, quietly
+
+    def failing_trace(module: torch.nn.Module, example: torch.Tensor) -> bytes:
+        raise RuntimeError("tracing failed on purpose")
+
+    monkeypatch.setattr(onnx_runtime, "_export_torchscript", failing_trace)
+    with caplog.at_level(logging.WARNING, logger=onnx_runtime.__name__):
+        forward = onnx_runtime.OnnxRuntimeForward(checkpoint.generator.eval(), (checkpoint.metadata.z_dim,), 1)
+    (record,) = caplog.records
+    assert "falling back to the dynamo exporter" in record.getMessage()
+    assert "tracing failed on purpose" in record.getMessage()
+    with torch.inference_mode():
+        assert (forward(z) - checkpoint.generator(z)).abs().max().item() <= 1e-4
 
 
 def test_settings_refuse_backends_off_their_device(tmp_path):
@@ -108,7 +159,7 @@ def _pixels(body: dict) -> list[np.ndarray]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("backend", backend_params(["compile", "onnxruntime"]))
+@pytest.mark.parametrize("backend", backend_params(["auto", "compile", "onnxruntime"]))
 async def test_the_app_serves_the_same_images_with_each_backend(models_dir, backend):
     """Loaded and warmed up on the loading thread, run on the engine's worker thread, as in production."""
     request = {"model": "digits", "seed": 40, "n": 5}

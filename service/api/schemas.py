@@ -1,15 +1,29 @@
-"""Request and response bodies of HTTP API v1. Requests refuse unknown fields and coerce nothing."""
+"""Request and response bodies of HTTP API v1. Requests refuse unknown fields and coerce nothing, except that a
+whole number written as a float (`4897.0`) is an integer: JSON has one number type, and JSON Schema's `integer`
+allows it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from models import SEED_MAX, SEED_MIN
 
-Seed = Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX)]
+
+def _whole_float_as_int(value: Any) -> Any:
+    """4897.0 -> 4897; everything else unchanged, for strict integer validation to accept or refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The float step comes after the bounds, so the bounds stay in the integer's schema (minimum/maximum).
+_WHOLE = BeforeValidator(_whole_float_as_int)
+Integer = Annotated[int, _WHOLE]
+Seed = Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX), _WHOLE]
+Count = Annotated[int, Field(ge=1), _WHOLE]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 # Below 0.05 nearly every latent component has to be redrawn many times over: refused as a cost, not a rule.
 Truncation = Annotated[float, Field(ge=0.05, le=100.0, allow_inf_nan=False)]
@@ -99,7 +113,7 @@ class SampleRequest(_Request):
     )
 
     model: str | None = Field(None, description="model name; absent: the default model")
-    n: int | None = Field(None, ge=1, description="number of images (default 1); not with `seeds`")
+    n: Count | None = Field(None, description="number of images (default 1); not with `seeds`")
     seed: Seed | None = Field(None, description="image i uses seed + i; absent: the server draws one")
     seeds: list[Seed] | None = Field(None, min_length=1, description="one seed per image; not with `seed` or `n`")
     truncation: Truncation | None = Field(None, description="redraw latent components with |z_i| above this")
@@ -156,13 +170,13 @@ class InterpolationPoint(_Request):
 class InterpolateRequest(_Request):
     model: str | None = None
     points: list[InterpolationPoint] = Field(min_length=2, description="2..K key points, walked in order")
-    steps: int = Field(8, ge=2, description="frames per segment counting both ends")
+    steps: Integer = Field(8, ge=2, description="frames per segment counting both ends")
     method: Literal["slerp", "lerp"] = "slerp"
     truncation: Truncation | None = None
     format: InterpolateFormat | None = Field(
         None, description="png (default: JSON frames), gif or webp (one animation as raw bytes); json for point models"
     )
-    frame_ms: int = Field(100, ge=10, le=10_000, description="animation: milliseconds per frame")
+    frame_ms: Integer = Field(100, ge=10, le=10_000, description="animation: milliseconds per frame")
 
 
 class Frame(BaseModel):

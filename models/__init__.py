@@ -19,7 +19,7 @@ from models.configs import (
     PointCriticConfig,
     PointGeneratorConfig,
 )
-from models.critic_reference import CriticReference, build_reference
+from models.critic_reference import CriticReference, build_class_references, build_reference
 from models.latents import SEED_MAX, SEED_MIN, latent_for_seed, latents_for_seeds, lerp, slerp
 from models.pixels import from_uint8, to_uint8
 
@@ -37,6 +37,7 @@ __all__ = [
     "ImageGeneratorConfig",
     "PointCriticConfig",
     "PointGeneratorConfig",
+    "build_class_references",
     "build_critic",
     "build_generator",
     "build_reference",

@@ -68,14 +68,32 @@ class CheckpointMetadata(BaseModel):
     classes: list[str] | None = Field(
         None, description="class-conditional models: the class names, label i naming class classes[i]"
     )
+    class_references: dict[str, CriticReference] | None = Field(
+        None,
+        description="class-conditional models: class name -> the critic reference of that class (scores of its "
+        "held-out images against it); absent in checkpoints written before these existed",
+    )
 
     @property
     def n_classes(self) -> int:
         """0 for an unconditional model."""
         return len(self.classes) if self.classes else 0
 
+    def reference_for(self, label: int | None) -> tuple[CriticReference, bool]:
+        """The reference a score of class `label` is placed in, and whether it is that class's own (else the
+        overall one: an unconditional model, no label, or a checkpoint without per-class references)."""
+        if label is not None and self.classes and self.class_references:
+            own = self.class_references.get(self.classes[label])
+            if own is not None:
+                return own, True
+        return self.critic_reference, False
+
     @model_validator(mode="after")
     def _consistent(self) -> CheckpointMetadata:
+        if self.class_references is not None:
+            unknown = sorted(set(self.class_references) - set(self.classes or []))
+            if unknown:
+                raise ValueError(f"class_references name classes the model does not have: {unknown[:5]}")
         if self.format_version != FORMAT_VERSION:
             raise ValueError(f"unsupported format_version {self.format_version} (this code reads {FORMAT_VERSION})")
         if self.generator.kind != self.kind or self.critic.kind != self.kind:
@@ -114,8 +132,10 @@ def make_metadata(
     critic_reference: CriticReference,
     training: dict[str, Any] | None = None,
     classes: list[str] | None = None,
+    class_references: dict[str, CriticReference] | None = None,
 ) -> CheckpointMetadata:
-    """Fill kind, z_dim and geometry from the configs; `classes` names the labels of a class-conditional model."""
+    """Fill kind, z_dim and geometry from the configs; `classes` names the labels of a class-conditional model,
+    `class_references` holds its per-class critic references."""
     geometry: dict[str, Any]
     if generator.kind == "image":
         geometry = {
@@ -135,6 +155,7 @@ def make_metadata(
         training=training or {},
         critic_reference=critic_reference,
         classes=classes,
+        class_references=class_references,
         **geometry,
     )
 
@@ -165,7 +186,8 @@ def save_checkpoint(
     for prefix, module in (("generator", generator), ("critic", critic)):
         for key, value in module.state_dict().items():
             tensors[f"{prefix}.{key}"] = value.detach().to("cpu").contiguous().clone()
-    header = {METADATA_KEY: metadata.model_dump_json(exclude={"classes"} if metadata.classes is None else None)}
+    absent = {key for key in ("classes", "class_references") if getattr(metadata, key) is None}
+    header = {METADATA_KEY: metadata.model_dump_json(exclude=absent or None)}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -5,6 +5,12 @@ the first layer. Critic (projection, Miyato & Koyama 2018): score = psi(phi(x)) 
 phi(x) are the features the linear score psi reads. Both are per sample, so a sample's output never depends on
 the other samples of its batch, and the label only enters through an embedding lookup: gradients with respect to
 the image leave it fixed.
+
+A generator's labels are class indices [N] (int64), or class weights [N, n_classes] (floating): the embedding
+joined to z is then the weights' combination of the class embeddings, sum_k w_k embed(k), computed per sample.
+One-hot weights give exactly embed(y); weights (1 - t, t) on two classes give the lerp of their embeddings, which
+is how a walk moves from one class to another. The critic scores an image against every class at once with
+`class_scores` ([N, n_classes]).
 """
 
 from __future__ import annotations
@@ -22,23 +28,42 @@ def label_embedding(n_classes: int, dim: int) -> nn.Embedding | None:
     return embed
 
 
-def check_labels(embed: nn.Embedding | None, labels: torch.Tensor | None, batch: int, what: str) -> None:
-    """A conditional network needs labels [batch] of class indices; an unconditional one takes none."""
+def check_labels(
+    embed: nn.Embedding | None, labels: torch.Tensor | None, batch: int, what: str, weights_ok: bool = False
+) -> None:
+    """A conditional network needs labels [batch] of class indices (or, `weights_ok`, class weights
+    [batch, n_classes]); an unconditional one takes none."""
     if embed is None:
         if labels is not None:
             raise ValueError(f"this {what} is unconditional: call it without labels")
         return
     if labels is None:
         raise ValueError(f"this {what} is class-conditional ({embed.num_embeddings} classes): pass labels [N]")
+    if torch.onnx.is_in_onnx_export():
+        return  # an export traces symbolic shapes: the caller of the exported network checks them
+    if weights_ok and labels.is_floating_point():
+        if labels.shape != (batch, embed.num_embeddings):
+            raise ValueError(
+                f"class weights must have shape [{batch}, {embed.num_embeddings}], got {list(labels.shape)}"
+            )
+        return
     if labels.shape != (batch,):
         raise ValueError(f"labels must have shape [{batch}], got {list(labels.shape)}")
 
 
 def join_label(z: torch.Tensor, labels: torch.Tensor | None, embed: nn.Embedding | None) -> torch.Tensor:
-    """[N, z_dim] -> [N, z_dim + class_dim] for a conditional generator; z itself for an unconditional one."""
-    check_labels(embed, labels, z.shape[0], "generator")
+    """[N, z_dim] -> [N, z_dim + class_dim] for a conditional generator; z itself for an unconditional one.
+
+    `labels`: class indices [N], or class weights [N, n_classes] (see the module's docstring)."""
+    check_labels(embed, labels, z.shape[0], "generator", weights_ok=True)
     if embed is None or labels is None:
         return z
+    if labels.is_floating_point():
+        table = embed.weight.to(z.dtype)  # [n_classes, class_dim]
+        # Elementwise and summed per sample (not a matrix product), so a sample's embedding is the same bits
+        # whatever else shares its batch; one-hot weights give each row exactly.
+        joined = (labels.to(z.dtype)[:, :, None] * table[None]).sum(dim=1)  # [N, class_dim]
+        return torch.cat([z, joined], dim=1)
     return torch.cat([z, embed(labels).to(z.dtype)], dim=1)
 
 
@@ -49,3 +74,14 @@ def projection(phi: torch.Tensor, labels: torch.Tensor | None, embed: nn.Embeddi
         return None
     projected: torch.Tensor = (embed(labels).to(phi.dtype) * phi).sum(dim=1)  # [N]
     return projected
+
+
+def class_scores(base: torch.Tensor, phi: torch.Tensor, embed: nn.Embedding | None) -> torch.Tensor:
+    """A projection critic's score of each sample against every class, [N, n_classes]: base [N] (psi(phi(x)))
+    plus <embed(k), phi(x)> for each class k."""
+    if embed is None:
+        raise ValueError("this critic is unconditional: it has no classes to score against")
+    table = embed.weight.to(phi.dtype)  # [n_classes, F]
+    projected = (phi[:, None, :] * table[None]).sum(dim=2)  # [N, n_classes]
+    scores: torch.Tensor = base[:, None] + projected
+    return scores

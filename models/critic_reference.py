@@ -1,4 +1,9 @@
-"""Quantiles of critic scores on held-out real (and generated) data, to turn a raw score into a percentile."""
+"""Quantiles of critic scores on held-out real (and generated) data, to turn a raw score into a percentile.
+
+A class-conditional checkpoint also carries one reference per class (`build_class_references`): the critic's scores
+of the held-out images of that class against that class, and of generated images of that class. A projection
+critic's scores of different classes sit on different scales, so a score is placed among its own class's.
+"""
 
 from __future__ import annotations
 
@@ -76,3 +81,30 @@ def build_reference(
         real=_summary(real_scores, p),
         fake=_summary(fake_scores, p) if fake_scores is not None else None,
     )
+
+
+def build_class_references(
+    classes: list[str],
+    real_scores: torch.Tensor,
+    real_labels: torch.Tensor,
+    fake_scores: torch.Tensor | None = None,
+    fake_labels: torch.Tensor | None = None,
+    probs: tuple[float, ...] = DEFAULT_PROBS,
+) -> dict[str, CriticReference]:
+    """class name -> its reference, from scores [N] and their class indices [N]. A class without held-out real
+    samples has no reference of its own (the overall reference stands in for it)."""
+    if real_scores.shape != real_labels.shape:
+        raise ValueError("real_scores and real_labels must have the same shape [N]")
+    if (fake_scores is None) != (fake_labels is None):
+        raise ValueError("give fake_scores and fake_labels together")
+    references: dict[str, CriticReference] = {}
+    for index, name in enumerate(classes):
+        real = real_scores[real_labels == index]
+        if real.numel() == 0:
+            continue
+        fake = None
+        if fake_scores is not None and fake_labels is not None:
+            fake = fake_scores[fake_labels == index]
+            fake = fake if fake.numel() else None
+        references[name] = build_reference(real, fake, probs)
+    return references

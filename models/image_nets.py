@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from models.conditioning import join_label, label_embedding, projection
+from models.conditioning import class_scores, join_label, label_embedding, projection
 from models.configs import ImageCriticConfig, ImageGeneratorConfig
 
 
@@ -88,3 +88,8 @@ class ImageCritic(nn.Module):
             projected = projection(phi, labels, self.embed)  # [N]
             scores = scores + projected if projected is not None else scores
         return scores
+
+    def class_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """images [N, C, H, W] -> scores [N, n_classes] of each image against every class (conditional critics)."""
+        phi = self.features(x).flatten(1)  # [N, W * 4 * 4]
+        return class_scores(self.head(phi).squeeze(1), phi, self.embed)

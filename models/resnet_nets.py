@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from models.conditioning import join_label, label_embedding, projection
+from models.conditioning import class_scores, join_label, label_embedding, projection
 from models.configs import ImageCriticConfig, ImageGeneratorConfig
 
 CRITIC_PLAIN_BLOCKS = 2  # blocks without resampling at the critic's last resolution (the paper's CIFAR-10 critic)
@@ -129,3 +129,8 @@ class ResNetCritic(nn.Module):
             projected = projection(phi, labels, self.embed)  # [N]
             scores = scores + projected if projected is not None else scores
         return scores
+
+    def class_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """images [N, C, H, W] -> scores [N, n_classes] of each image against every class (conditional critics)."""
+        phi = F.relu(self.blocks(x)).mean(dim=(2, 3))  # [N, w_last]
+        return class_scores(self.head(phi).squeeze(1), phi, self.embed)

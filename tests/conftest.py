@@ -1,7 +1,8 @@
 """Shared fixtures: real checkpoints written by the real trainer (tiny runs, a few seconds each).
 
-`tiny_points_checkpoint` and `tiny_image_checkpoint` are session-scoped paths to `.safetensors` files; tests that
-need a models directory copy them there. Their names and return types are a contract with tests/service.
+`tiny_points_checkpoint`, `tiny_image_checkpoint` and `tiny_conditional_checkpoint` are session-scoped paths to
+`.safetensors` files; tests that need a models directory copy them there. Their names and return types are a
+contract with tests/service.
 """
 
 from __future__ import annotations
@@ -62,3 +63,24 @@ def tiny_image_checkpoint_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     config = TrainConfig.model_validate({**tiny_image_config_dict(), "name": "tiny-digits-v2", "seed": 1})
     return train(config, tmp_path_factory.mktemp("tiny_image_run_v2"), device="cpu", progress=False)
+
+
+def tiny_conditional_config_dict() -> dict[str, Any]:
+    """The tiny digits config made class-conditional (10 classes, "0".."9"), 5 generator iterations."""
+    values = tiny_image_config_dict()
+    return {
+        **values,
+        "name": "tiny-cond",
+        "model": {**values["model"], "conditional": True},
+        "train": {**values["train"], "iterations": 5},
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_conditional_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real class-conditional 1x16x16 checkpoint (`tiny-cond.safetensors`, z_dim 16, classes "0".."9") with its
+    overall and per-class critic references."""
+    from training import TrainConfig, train
+
+    config = TrainConfig.model_validate(tiny_conditional_config_dict())
+    return train(config, tmp_path_factory.mktemp("tiny_cond_run"), device="cpu", progress=False)

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 
 from models import CheckpointError, ImageGeneratorConfig, load_checkpoint, make_metadata, save_checkpoint
 from training import image_metrics
-from training.config import DataConfig
-from training.data import load_dataset
+from training.config import DataConfig, TrainConfig
+from training.data import DataError, load_dataset
 from training.evaluation import (
     DEFAULT_POINT_SAMPLES,
     critic_figures,
@@ -29,6 +30,8 @@ from training.evaluation import (
     generate,
     mixture_for,
     mode_coverage,
+    reference_scores,
+    reference_seed,
 )
 
 
@@ -103,8 +106,58 @@ def store_quality(path: Path, quality: dict[str, Any]) -> Path:
     meta = ckpt.metadata
     training = dict(meta.training or {})
     training["final_metrics"] = {**(training.get("final_metrics") or {}), "quality": quality}
-    metadata = make_metadata(meta.generator, meta.critic, meta.critic_reference, training, meta.classes)
+    metadata = make_metadata(
+        meta.generator, meta.critic, meta.critic_reference, training, meta.classes, meta.class_references
+    )
     return save_checkpoint(path, ckpt.generator, ckpt.critic, metadata)
+
+
+class StoreError(ValueError):
+    """The references cannot be recomputed for this checkpoint; the message says why."""
+
+
+def store_class_references(path: Path, device: str = "cpu") -> dict[str, Any]:
+    """Recompute the per-class critic references of a conditional checkpoint on its run's held-out split (seed and
+    sample count of the run's config, as the trainer does) and rewrite the file with them; weights, the overall
+    reference and the training summary are kept. Returns a summary: classes, held-out and generated samples, and
+    how far the recomputed overall mean lies from the stored one (0 when the protocol matches exactly)."""
+    ckpt = load_checkpoint(path, device=device)
+    meta = ckpt.metadata
+    if not meta.classes:
+        raise StoreError(f"{path}: an unconditional model has no classes to keep references for")
+    stored_config = (meta.training or {}).get("config")
+    if not isinstance(stored_config, dict):
+        raise StoreError(f"{path}: the training summary has no config to find the held-out split with")
+    try:
+        config = TrainConfig.model_validate(stored_config)
+    except ValidationError as exc:
+        problems = exc.error_count()
+        raise StoreError(f"{path}: the stored training config no longer validates ({problems} problems)") from exc
+    dataset = load_dataset(config.data, meta.kind)
+    if dataset.classes != meta.classes or dataset.heldout_labels is None:
+        raise StoreError(f"{path}: the run's data set now has classes {dataset.classes}, the checkpoint {meta.classes}")
+    scores = reference_scores(
+        ckpt.generator,
+        ckpt.critic,
+        dataset.heldout,
+        config.eval.reference_samples,
+        meta.z_dim,
+        reference_seed(config.seed),
+        device,
+        meta.n_classes,
+        dataset.heldout_labels,
+    )
+    by_class = scores.class_references(meta.classes)
+    metadata = make_metadata(meta.generator, meta.critic, meta.critic_reference, meta.training, meta.classes, by_class)
+    save_checkpoint(path, ckpt.generator, ckpt.critic, metadata)
+    recomputed = scores.reference()
+    return {
+        "classes": sorted(by_class or {}, key=meta.classes.index),
+        "heldout_samples": int(scores.real_scores.numel()),
+        "generated_samples": int(scores.fake_scores.numel()),
+        "overall_real_mean_stored": meta.critic_reference.real.mean,
+        "overall_real_mean_recomputed": recomputed.real.mean,
+    }
 
 
 def _print_human(report: dict[str, Any]) -> None:
@@ -145,6 +198,13 @@ def _print_human(report: dict[str, Any]) -> None:
         )
 
 
+def _stored_line(path: Path, stored: dict[str, Any]) -> str:
+    return (
+        f"{path}: per-class critic references stored for {len(stored['classes'])} classes "
+        f"({stored['heldout_samples']} held-out and {stored['generated_samples']} generated samples)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wgan-eval", description="Evaluate a WGAN checkpoint offline.")
     parser.add_argument("checkpoint", type=Path, help="a .safetensors checkpoint written by wgan-train")
@@ -158,7 +218,21 @@ def main(argv: list[str] | None = None) -> int:
         help="images: write the recomputed classifier figures into the checkpoint (training.final_metrics.quality), "
         "e.g. for a checkpoint trained before they existed; the file, and so its version, changes",
     )
+    parser.add_argument(
+        "--store-references",
+        action="store_true",
+        help="class-conditional models: recompute the per-class critic references (the run's held-out split, seed "
+        "and eval.reference_samples, as the trainer does) and write them into the checkpoint, which the service "
+        "places a class's scores in; the file, and so its version, changes",
+    )
     args = parser.parse_args(argv)
+    if args.store_references:
+        try:
+            stored = store_class_references(args.checkpoint, args.device)
+        except (CheckpointError, StoreError, DataError) as exc:
+            parser.error(str(exc))
+        print(json.dumps(stored, indent=2) if args.json else _stored_line(args.checkpoint, stored))
+        return 0
     if args.samples is not None and args.samples < 2:
         parser.error("--samples must be at least 2")
     if args.device.startswith("cuda") and not torch.cuda.is_available():

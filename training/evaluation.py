@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from models import CriticReference, ImageGeneratorConfig, build_reference
+from models import CriticReference, ImageGeneratorConfig, build_class_references, build_reference
 from training import image_metrics
 from training.config import TrainConfig
 from training.data.toy import GRID25_STD, RING8_STD, grid25_centres, ring8_centres
@@ -106,6 +107,51 @@ def critic_figures(reference: CriticReference, fake_scores: torch.Tensor) -> dic
     }
 
 
+@dataclass(frozen=True)
+class ReferenceScores:
+    """The critic's scores behind a checkpoint's references: of held-out real data and of generated samples (with
+    their classes when the model is conditional)."""
+
+    fake: torch.Tensor  # generated samples [n_fake, ...]
+    real_scores: torch.Tensor  # [n_real]
+    fake_scores: torch.Tensor  # [n_fake]
+    real_labels: torch.Tensor | None = None  # [n_real]
+    fake_labels: torch.Tensor | None = None  # [n_fake]
+
+    def reference(self) -> CriticReference:
+        return build_reference(self.real_scores, self.fake_scores)
+
+    def class_references(self, classes: list[str] | None) -> dict[str, CriticReference] | None:
+        """Per class (conditional models); None for an unconditional one."""
+        if classes is None or self.real_labels is None:
+            return None
+        return build_class_references(classes, self.real_scores, self.real_labels, self.fake_scores, self.fake_labels)
+
+
+def reference_scores(
+    generator: nn.Module,
+    critic: nn.Module,
+    heldout: torch.Tensor,
+    n_fake: int,
+    z_dim: int,
+    seed: int,
+    device: torch.device | str,
+    n_classes: int = 0,
+    heldout_labels: torch.Tensor | None = None,
+) -> ReferenceScores:
+    """Scores of `heldout` and of `n_fake` samples from latents seeded by `seed`, networks in eval mode. A
+    conditional model (`n_classes` > 0, with `heldout_labels`) generates every class in turn and its critic scores
+    each sample against its class."""
+    if n_classes and heldout_labels is None:
+        raise ValueError("a conditional model is scored on labelled held-out data: pass heldout_labels")
+    fake_labels = cycling_labels(n_fake, n_classes) if n_classes else None
+    with eval_mode(generator, critic):
+        fake = generate(generator, n_fake, z_dim, seed=seed, device=device, labels=fake_labels)
+        real_scores = critic_scores(critic, heldout, device, labels=heldout_labels)  # [n_real]
+        fake_scores = critic_scores(critic, fake, device, labels=fake_labels)  # [n_fake]
+    return ReferenceScores(fake, real_scores, fake_scores, heldout_labels, fake_labels)
+
+
 def evaluate_networks(
     config: TrainConfig,
     generator: nn.Module,
@@ -115,26 +161,25 @@ def evaluate_networks(
     n_fake: int,
     final: bool = False,
     heldout_labels: torch.Tensor | None = None,
-) -> tuple[CriticReference, dict[str, Any]]:
-    """(critic reference, metrics) of a run's networks, in eval mode, on `n_fake` samples and the `heldout` data.
+) -> tuple[ReferenceScores, dict[str, Any]]:
+    """(reference scores, metrics) of a run's networks, in eval mode, on `n_fake` samples and the `heldout` data.
 
-    The reference places the critic's scores of held-out real data (and of generated data); the metrics hold the
-    held-out Wasserstein estimate, the critic figures, the share of finite samples, for known mixtures the mode
-    coverage and, with `final` for images the classifier knows, the classifier figures. Latents are seeded from the
-    config's seed, so the figures of one set of weights do not depend on when they are taken. A conditional model
-    generates every class in turn and its critic scores each sample against its class (`heldout_labels`).
+    The reference scores make the critic reference (and, for a conditional model, one per class) of held-out real
+    data and generated data; the metrics hold the held-out Wasserstein estimate, the critic figures, the share of
+    finite samples, for known mixtures the mode coverage and, with `final` for images the classifier knows, the
+    classifier figures. Latents are seeded from the config's seed, so the figures of one set of weights do not
+    depend on when they are taken. A conditional model generates every class in turn and its critic scores each
+    sample against its class (`heldout_labels`).
     """
     z_dim = config.model.generator.z_dim
     n_classes = config.model.n_classes
     if n_classes and heldout_labels is None:
         raise ValueError("a conditional model is evaluated on labelled held-out data: pass heldout_labels")
-    fake_labels = cycling_labels(n_fake, n_classes) if n_classes else None
     real_labels = heldout_labels if n_classes else None
-    with eval_mode(generator, critic):
-        fake = generate(generator, n_fake, z_dim, seed=config.seed + 11, device=device, labels=fake_labels)
-        real_scores = critic_scores(critic, heldout, device, labels=real_labels)  # [n_real]
-        fake_scores = critic_scores(critic, fake, device, labels=fake_labels)  # [n_fake]
-    reference = build_reference(real_scores, fake_scores)
+    seed = reference_seed(config.seed)
+    scores = reference_scores(generator, critic, heldout, n_fake, z_dim, seed, device, n_classes, real_labels)
+    fake, real_scores, fake_scores = scores.fake, scores.real_scores, scores.fake_scores
+    reference = scores.reference()
     metrics: dict[str, Any] = {
         "wasserstein_estimate_heldout": float(real_scores.mean() - fake_scores.mean()),
         "critic": critic_figures(reference, fake_scores),
@@ -153,7 +198,12 @@ def evaluate_networks(
         )
     if final and config.model.kind == "image":
         metrics.update(_image_quality(config, generator, heldout, device, real_labels))
-    return reference, metrics
+    return scores, metrics
+
+
+def reference_seed(run_seed: int) -> int:
+    """The seed of the generated samples a run's critic reference is taken on."""
+    return run_seed + 11
 
 
 def _image_quality(

@@ -1,7 +1,8 @@
 """Checkpoint writing: evaluate the run's networks, summarise the run, and save one `.safetensors` file.
 
 The file stores the served generator (the EMA copy when the run keeps one) and the critic, with the metadata
-the service reads: the architectures, the critic reference and the `training` summary, whose `final_metrics`
+the service reads: the architectures, the critic reference (and for a conditional model one per class) and the
+`training` summary, whose `final_metrics`
 are the evaluation figures. Periodic checkpoints evaluate on `SNAPSHOT_SAMPLES` generated and held-out samples;
 the final one on `eval.reference_samples` and the whole held-out split, with the classifier figures for images.
 """
@@ -74,10 +75,17 @@ def write_checkpoint(
     labels = dataset.heldout_labels if config.model.conditional else None
     if labels is not None and not final:
         labels = labels[:SNAPSHOT_SAMPLES]
-    reference, metrics = evaluate_networks(
+    scores, metrics = evaluate_networks(
         config, nets.served, nets.critic, heldout, device, n_fake, final=final, heldout_labels=labels
     )
     summary = run_summary(config, dataset, progress, stopped_by, metrics, device, world_size)
     classes = dataset.classes if config.model.conditional else None
-    metadata = make_metadata(config.model.generator, config.model.critic, reference, summary, classes)
+    metadata = make_metadata(
+        config.model.generator,
+        config.model.critic,
+        scores.reference(),
+        summary,
+        classes,
+        scores.class_references(classes),
+    )
     return save_checkpoint(path, nets.served, nets.critic, metadata)

@@ -40,16 +40,17 @@ def _value_schema(model: dict[str, Any], field: str) -> dict[str, Any]:
 
 
 def document_limits(spec: dict[str, Any], limits: RequestLimits) -> dict[str, Any]:
-    """`spec` with the largest seed exactly, the most images per sample request (`n`, `seeds`), the most frames
-    per interpolation (each point and each step adds at least one frame), and the most images or points per score
-    request stated as `maximum` and `maxItems`. What no JSON Schema can state, the frame count (K-1)(steps-1)+1
-    of K points, stays a 422 `limit_exceeded` the document describes in words."""
+    """`spec` with the largest seed exactly, the most images per sample request (`n`, `seeds`, `labels`), the most
+    frames per interpolation (each point and each step adds at least one frame), and the most images or points per
+    score request (and their labels) stated as `maximum` and `maxItems`. What no JSON Schema can state, the frame
+    count (K-1)(steps-1)+1 of K points, stays a 422 `limit_exceeded` the document describes in words."""
     sample = _body(spec, "/v1/sample", "application/json")
     # The generated document writes bounds as floats, and 2**63 - 1 as a float is 2**63: one above the largest seed.
     for seed in (_value_schema(sample, "seed"), _value_schema(sample, "seeds")["items"]):
         seed["maximum"] = SEED_MAX
     _value_schema(sample, "n")["maximum"] = limits.max_images_per_sample
     _value_schema(sample, "seeds")["maxItems"] = limits.max_images_per_sample
+    _value_schema(sample, "labels")["maxItems"] = limits.max_images_per_sample
     interpolate = _body(spec, "/v1/interpolate", "application/json")
     _value_schema(interpolate, "points")["maxItems"] = limits.max_frames
     _value_schema(interpolate, "steps")["maximum"] = limits.max_frames
@@ -62,5 +63,8 @@ def document_limits(spec: dict[str, Any], limits: RequestLimits) -> dict[str, An
     score = _body(spec, "/v1/score", "application/json")
     _value_schema(score, "images")["maxItems"] = limits.max_images_per_score
     _value_schema(score, "points")["maxItems"] = limits.max_images_per_score
-    _value_schema(_body(spec, "/v1/score", "multipart/form-data"), "file")["maxItems"] = limits.max_images_per_score
+    _value_schema(score, "labels")["maxItems"] = limits.max_images_per_score
+    form = _body(spec, "/v1/score", "multipart/form-data")
+    _value_schema(form, "file")["maxItems"] = limits.max_images_per_score
+    _value_schema(form, "label")["maxItems"] = limits.max_images_per_score
     return spec

@@ -25,6 +25,13 @@ Integer = Annotated[int, _WHOLE]
 Seed = Annotated[int, Field(ge=SEED_MIN, le=SEED_MAX), _WHOLE]
 Count = Annotated[int, Field(ge=1), _WHOLE]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# A class-conditional model's label: a class index or a class name (GET /v1/models lists the classes in order). Which
+# indices and names exist depends on the model: anything else is refused by the route, naming the known labels.
+Label = Annotated[
+    int | str,
+    _WHOLE,
+    Field(description="a class index (0..n_classes-1) or a class name, as GET /v1/models lists them"),
+]
 # Below 0.05 nearly every latent component has to be redrawn many times over: refused as a cost, not a rule.
 Truncation = Annotated[float, Field(ge=0.05, le=100.0, allow_inf_nan=False)]
 
@@ -86,6 +93,10 @@ class ModelInfo(BaseModel):
     height: int | None = Field(None, description="image models only")
     width: int | None = Field(None, description="image models only")
     data_dim: int | None = Field(None, description="point models only: coordinates per point")
+    conditional: bool = Field(False, description="class-conditional: sample, interpolate and score take labels")
+    classes: list[str] | None = Field(
+        None, description="class-conditional models: the class names, in label order (label i is classes[i])"
+    )
     device: str
     dtype: str
     loaded_at: datetime
@@ -107,6 +118,10 @@ class SampleRequest(_Request):
                 "anyOf": [
                     _all_given(("seeds", "array"), ("seed", "integer")),
                     _all_given(("seeds", "array"), ("n", "integer")),
+                    {
+                        "required": ["label", "labels"],
+                        "properties": {"label": {"type": ["integer", "string"]}, "labels": {"type": "array"}},
+                    },
                 ]
             }
         }
@@ -122,16 +137,29 @@ class SampleRequest(_Request):
     )
     return_latents: bool = False
     grid: bool = Field(False, description="return one PNG tiling all images instead of JSON")
+    label: Label | None = Field(
+        None,
+        description="class-conditional models: the class of every image (an index or a name); not with `labels`",
+    )
+    labels: list[Label] | None = Field(
+        None,
+        min_length=1,
+        description="class-conditional models: one class per image (as many as `seeds`, or `n`); with neither "
+        "`seeds` nor `n`, one image per label, seeds counting up from `seed`",
+    )
 
     @model_validator(mode="after")
     def _exclusive_seeds(self) -> SampleRequest:
         if self.seeds is not None and (self.seed is not None or self.n is not None):
             raise ValueError("give either `seeds` or `seed`/`n`, not both")
+        if self.label is not None and self.labels is not None:
+            raise ValueError("give either `label` (every image) or `labels` (one per image), not both")
         return self
 
 
 class SampledImage(BaseModel):
     seed: int
+    label: str | None = Field(None, description="class-conditional models: the image's class name")
     data: str = Field(description="base64 of the encoded image (npy: the uint8 [H, W, C] array)")
     latent: list[float] | None = None
 
@@ -159,6 +187,11 @@ class InterpolationPoint(_Request):
 
     seed: Seed | None = None
     latent: list[FiniteFloat] | None = Field(None, min_length=1, description="exactly z_dim finite numbers")
+    label: Label | None = Field(
+        None,
+        description="class-conditional models (required there): the keyframe's class; between two keyframes the "
+        "class embedding is interpolated linearly, so a walk can move from one class to another",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> InterpolationPoint:
@@ -204,6 +237,12 @@ class ScoreRequest(_Request):
     )
     points: list[list[FiniteFloat]] | None = Field(None, min_length=1, description="coordinates (point models)")
     resize: Literal["error", "fit"] = Field("error", description="fit: resize images to the model's size")
+    labels: list[Label | None] | None = Field(
+        None,
+        min_length=1,
+        description="class-conditional models: one label per image (null: the class the critic rates highest); "
+        "absent: the class the critic rates highest for every image",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> ScoreRequest:
@@ -215,6 +254,16 @@ class ScoreRequest(_Request):
 class Score(BaseModel):
     critic: float = Field(description="raw critic score (higher: judged more real)")
     percentile: float = Field(description="where the score falls among the critic's scores on real data, 0..100")
+    label: str | None = Field(
+        None,
+        description="class-conditional models: the class the image was scored against (the one sent, or else the "
+        "one the critic rates highest)",
+    )
+    reference: Literal["class", "overall"] | None = Field(
+        None,
+        description="class-conditional models: `class` when the percentile places the score among that class's "
+        "held-out images, `overall` when the checkpoint has no reference for the class (all classes together)",
+    )
 
 
 class ScoreResponse(BaseModel):

@@ -150,13 +150,6 @@ class ModelReloader:
         except Exception as exc:  # anything else a hostile file can provoke is refused the same way
             self._refuse(name, stamp, f"{type(exc).__name__}: {exc}", keeping, report)
             return
-        if checkpoint.metadata.n_classes:
-            reason = (
-                f"a class-conditional model ({checkpoint.metadata.n_classes} classes): this server does not serve "
-                "labels yet, so it cannot generate from it"
-            )
-            self._refuse(name, stamp, reason, keeping, report)
-            return
         if served is not None and checkpoint.version == served.version:
             self._served[name] = _Served(stamp, served.version)  # touched or copied over with the same bytes
             self._refused.pop(name, None)

@@ -5,6 +5,9 @@ plans a batch (`BatchPlanner`), runs one forward pass under `torch.inference_mod
 slice of the output, and a codec thread pool turns each finished request's array into its response body
 (`postprocess`). The event loop only queues and awaits; it never runs a forward pass or an encoder.
 
+Items carry their labels: a class-conditional model's generator items are latents with class weights (one-hot for a
+plain label), and one forward pass mixes the classes of every request in it.
+
 Each request gets its own answer: when a batched forward pass fails, its requests are re-run one by one so
 that only the request that cannot be computed fails.
 """
@@ -40,24 +43,57 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
-# A runner maps a batch of inputs [B, ...] (CPU) to a batch of outputs [B, ...] (host numpy array).
-Runner = Callable[[torch.Tensor], np.ndarray]
+# A runner maps a batch of inputs [B, ...] (CPU), with their labels [B, ...] or None, to a batch of outputs
+# [B, ...] (host numpy array).
+Runner = Callable[[torch.Tensor, torch.Tensor | None], np.ndarray]
 Postprocess = Callable[[np.ndarray], R]
 
 
 @dataclass(frozen=True)
+class Items:
+    """The inputs of n items: `values` [n, ...] and, for a class-conditional model, `labels` [n, ...] (the
+    generator's class weights [n, n_classes]), which travel with their rows through every batch."""
+
+    values: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and self.labels.shape[0] != self.values.shape[0]:
+            raise ValueError(f"{self.values.shape[0]} items but {self.labels.shape[0]} labels")
+
+    @property
+    def n(self) -> int:
+        return int(self.values.shape[0])
+
+    def part(self, start: int, stop: int) -> Items:
+        labels = self.labels[start:stop] if self.labels is not None else None
+        return Items(self.values[start:stop], labels)
+
+    @staticmethod
+    def join(parts: Sequence[Items]) -> Items:
+        """One batch of the parts' rows, in order; parts with and without labels do not mix (ValueError)."""
+        if len(parts) == 1:
+            return parts[0]
+        labelled = {p.labels is not None for p in parts}
+        if len(labelled) > 1:
+            raise ValueError("a batch cannot mix items with and without labels")
+        labels = [p.labels for p in parts if p.labels is not None]
+        return Items(torch.cat([p.values for p in parts]), torch.cat(labels) if labels else None)
+
+
+@dataclass(frozen=True)
 class Deferred:
-    """Inputs [n, ...] that the engine thread builds when the request is first planned.
+    """Inputs of n items that the engine thread builds when the request is first planned.
 
     Drawing seeded latents is many small torch calls; each releases and re-takes the GIL, which on the event
     loop means waiting for whichever thread holds it. Built here, they cost the loop nothing.
     """
 
     n: int
-    build: Callable[[], torch.Tensor]
+    build: Callable[[], torch.Tensor | Items]
 
 
-Inputs = torch.Tensor | Deferred
+Inputs = torch.Tensor | Items | Deferred
 
 
 class Op(StrEnum):
@@ -77,7 +113,7 @@ class EngineLimits:
 class _Request(Generic[R]):
     """What the engine thread needs to answer one request; `output` and `done` are touched by the engine thread only."""
 
-    inputs: Inputs  # [n, ...] on the CPU, or how to build them
+    inputs: Inputs  # [n, ...] on the CPU (with labels or not), or how to build them
     postprocess: Postprocess[R]
     future: asyncio.Future[R]
     loop: asyncio.AbstractEventLoop
@@ -158,14 +194,14 @@ class BatchEngine:
         postprocess: Postprocess[R],
         until_gone: Callable[[], Awaitable[object]] | None = None,
     ) -> R:
-        """Queue `inputs` [n, ...] for `op` and return `postprocess(outputs [n, ...])`, computed off the event loop.
+        """Queue `inputs` (n items) for `op` and return `postprocess(outputs [n, ...])`, computed off the event loop.
 
         `until_gone`, when given, is awaited alongside: when it returns (the client went away) the request's
         remaining items are dropped before their forward pass and `ClientGoneError` is raised.
         """
         if op not in self._planners:
             raise InferenceError(f"model {self.model!r} cannot {op.value}")
-        n = inputs.n if isinstance(inputs, Deferred) else int(inputs.shape[0])
+        n = inputs.n if isinstance(inputs, Deferred | Items) else int(inputs.shape[0])
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         now = time.monotonic()
@@ -318,10 +354,11 @@ class BatchEngine:
     def _forward(self, op: Op, slices: Sequence[BatchSlice[_Request[Any]]]) -> list[np.ndarray | BaseException]:
         """One forward pass for the whole batch; if it fails, one per request so only the culprit fails."""
         runner = self._runners[op]
-        parts = [_built(s.job.payload)[s.start : s.stop] for s in slices]
+        parts = [_built(s.job.payload).part(s.start, s.stop) for s in slices]
         try:
+            batch = Items.join(parts)
             with torch.inference_mode():
-                out = runner(parts[0] if len(parts) == 1 else torch.cat(parts))
+                out = runner(batch.values, batch.labels)
             offsets = np.cumsum([0] + [s.size for s in slices])
             return [out[a:b] for a, b in itertools.pairwise(offsets)]
         except Exception as exc:
@@ -365,9 +402,9 @@ class BatchEngine:
         _deliver([(req, None, exc) for req in requests])
 
 
-def _built(req: _Request[Any]) -> torch.Tensor:
-    assert isinstance(req.inputs, torch.Tensor), "deferred inputs are built before the forward pass"
-    return req.inputs
+def _built(req: _Request[Any]) -> Items:
+    assert not isinstance(req.inputs, Deferred), "deferred inputs are built before the forward pass"
+    return req.inputs if isinstance(req.inputs, Items) else Items(req.inputs)
 
 
 def _deliver(answers: Sequence[_Answer]) -> None:

@@ -15,7 +15,8 @@ from service.settings import Backend
 
 log = logging.getLogger(__name__)
 
-Forward = Callable[[torch.Tensor], torch.Tensor]
+# inputs [B, ...] (and, for a conditional generator, labels [B, ...]) -> outputs [B, ...]
+Forward = Callable[..., torch.Tensor]
 
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
@@ -63,9 +64,12 @@ def announce_backend(backend: Backend, device: torch.device) -> Backend:
     return resolved
 
 
-def with_backend(module: nn.Module, backend: Backend, item_shape: tuple[int, ...]) -> Forward:
+def with_backend(
+    module: nn.Module, backend: Backend, item_shape: tuple[int, ...], label_shape: tuple[int, ...] | None = None
+) -> Forward:
     """The module (already on its device and dtype, in eval mode) prepared to run with `backend`, as a function of
-    inputs [B, *item_shape].
+    inputs [B, *item_shape] and, for a class-conditional generator (`label_shape` given), labels [B, *label_shape]
+    (class weights). Every backend takes the labels.
 
     - `auto`: what `resolve_backend` makes of it on the module's device.
     - `eager`: the module itself.
@@ -76,8 +80,9 @@ def with_backend(module: nn.Module, backend: Backend, item_shape: tuple[int, ...
       compiled graph serves every batch size from 2 up (batch 1 is specialised and compiled once more); the
       compile happens on the first call of each, which the warm-up makes. The wrapper shares its parameters with
       `module`.
-    - `onnxruntime` (CPU, float32): the module exported to ONNX in memory (batch dimension dynamic) and run by an
-      ONNX Runtime session on as many intra-op threads as torch has now.
+    - `onnxruntime` (CPU, float32): the module exported to ONNX in memory (batch dimension dynamic; a conditional
+      generator with its labels as a second input) and run by an ONNX Runtime session on as many intra-op threads
+      as torch has now.
     """
     if backend == "auto":
         backend = resolve_backend(backend, next(module.parameters()).device)
@@ -89,5 +94,5 @@ def with_backend(module: nn.Module, backend: Backend, item_shape: tuple[int, ...
         _allow_compiled_models(_COMPILED_MODELS_LIMIT)
         return torch.compile(_channels_last(module), dynamic=True)
     if backend == "onnxruntime":
-        return OnnxRuntimeForward(module, item_shape, torch.get_num_threads())
+        return OnnxRuntimeForward(module, item_shape, torch.get_num_threads(), label_shape)
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -17,6 +18,13 @@ from service.inference.cuda_graphs import GraphedForward
 from service.settings import Backend
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class _ScoresEveryClass(Protocol):
+    """A conditional critic: images [N, C, H, W] -> scores [N, n_classes], each image against every class."""
+
+    def class_scores(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,8 @@ class ForwardOptions:
 
 
 class DeviceForward:
-    """Latents [B, z_dim] float32 on the device -> images [B, H, W, C] uint8 or points [B, out_dim] float32.
+    """Latents [B, z_dim] float32 (and, for a conditional generator, class weights [B, n_classes]) on the device ->
+    images [B, H, W, C] uint8 or points [B, out_dim] float32.
 
     A plain object holding only the network, so that the CUDA graphs captured from it hold no reference back to
     the runner: a bound method of the runner would make a cycle (runner -> graphs -> method -> runner) that only a
@@ -39,13 +48,16 @@ class DeviceForward:
     weights, static buffers and every bucket's pool) would stay allocated.
     """
 
-    def __init__(self, generator: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype, kind: str) -> None:
+    def __init__(self, generator: Callable[..., torch.Tensor], dtype: torch.dtype, kind: str) -> None:
         self.generator = generator
         self.dtype = dtype
         self.kind = kind
 
-    def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.generator(z.to(self.dtype))
+    def __call__(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is None:
+            out = self.generator(z.to(self.dtype))
+        else:
+            out = self.generator(z.to(self.dtype), labels.to(self.dtype))
         if self.kind == "image":
             return to_uint8(out)  # [B, H, W, C]
         return out.float()  # [B, out_dim]
@@ -77,10 +89,14 @@ class ModelRunner:
         self.options = options
         self.kind = meta.kind
         self.z_dim = meta.z_dim
+        self.n_classes = meta.n_classes
+        label_shape = (self.n_classes,) if self.n_classes else None  # class weights per item
         self.generator = checkpoint.generator.to(device=device, dtype=dtype).eval()
         self.critic = checkpoint.critic.to(device=device, dtype=dtype).eval()
+        if self.n_classes and not isinstance(self.critic, _ScoresEveryClass):
+            raise ValueError(f"a conditional critic must score every class; {type(self.critic).__name__} cannot")
         self._generate_on_device = DeviceForward(
-            with_backend(self.generator, self.backend, (self.z_dim,)), dtype, self.kind
+            with_backend(self.generator, self.backend, (self.z_dim,), label_shape), dtype, self.kind
         )
         self._cuda = device.type == "cuda"
         self._graphed: GraphedForward | None = None
@@ -104,7 +120,12 @@ class ModelRunner:
         if options.cuda_graphs:  # (GraphedForward refuses a device that is not CUDA)
             started = time.perf_counter()
             self._graphed = GraphedForward(
-                self._generate_on_device, (self.z_dim,), torch.float32, bucket_sizes(options.max_batch_size), device
+                self._generate_on_device,
+                (self.z_dim,),
+                torch.float32,
+                bucket_sizes(options.max_batch_size),
+                device,
+                label_shape,
             )
             log.info(
                 "captured CUDA graphs of the generator for batch sizes %s in %.2f s",
@@ -138,19 +159,33 @@ class ModelRunner:
         staged.copy_(z)
         return staged.to(self.device, non_blocking=True)
 
-    def generate(self, z: torch.Tensor) -> np.ndarray:
-        """Latents [B, z_dim] float32 -> images [B, H, W, C] uint8, or points [B, out_dim] float32."""
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> np.ndarray:
+        """Latents [B, z_dim] float32 (and, for a conditional model, class weights [B, n_classes] float32) ->
+        images [B, H, W, C] uint8, or points [B, out_dim] float32."""
         self._check_open()
+        self._check_labels(labels, z.shape[0])
         if self._stream is None:
-            return self._generate_on_device(z).numpy()
+            return self._generate_on_device(z, labels).numpy()
         with torch.cuda.device(self.device), torch.cuda.stream(self._stream):
             if self._graphed is not None:
-                return self._to_host(self._graphed(z))
-            return self._to_host(self._generate_on_device(self._latents_to_device(z)))
+                return self._to_host(self._graphed(z, labels))
+            on_device = None if labels is None else self._to_device(labels)
+            return self._to_host(self._generate_on_device(self._latents_to_device(z), on_device))
 
-    def score(self, x: torch.Tensor) -> np.ndarray:
-        """Images [B, H, W, C] uint8, or points [B, in_dim] float32 -> raw critic scores [B] float32."""
+    def _check_labels(self, labels: torch.Tensor | None, n: int) -> None:
+        if self.n_classes and (labels is None or labels.shape != (n, self.n_classes)):
+            got = "none" if labels is None else list(labels.shape)
+            raise ValueError(f"a conditional generator takes class weights [{n}, {self.n_classes}], got {got}")
+        if not self.n_classes and labels is not None:
+            raise ValueError("an unconditional generator takes no labels")
+
+    def score(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> np.ndarray:
+        """Images [B, H, W, C] uint8, or points [B, in_dim] float32 -> raw critic scores [B] float32; for a
+        conditional model, scores [B, n_classes] of each image against every class. (`labels` is there for the
+        engine's runner signature: scoring takes none.)"""
         self._check_open()
+        if labels is not None:
+            raise ValueError("the critic scores every class; pick the label's score from its output")
         if self._stream is None:
             return self._score_on_device(x)
         with torch.cuda.device(self.device), torch.cuda.stream(self._stream):
@@ -159,6 +194,8 @@ class ModelRunner:
     def _score_on_device(self, x: torch.Tensor) -> np.ndarray:
         x = self._to_device(x)
         batch = from_uint8(x) if self.kind == "image" else x  # [B, C, H, W] or [B, in_dim]
+        if isinstance(self.critic, _ScoresEveryClass) and self.n_classes:
+            return self._to_host(self.critic.class_scores(batch.to(self.dtype)).float())  # [B, n_classes]
         return self._to_host(self.critic(batch.to(self.dtype)).float())  # [B]
 
     def _check_open(self) -> None:
@@ -190,7 +227,8 @@ class ModelRunner:
         started = time.perf_counter()
         with torch.inference_mode():
             for size in batch_sizes:
-                self.generate(torch.zeros(size, self.z_dim))
+                labels = torch.eye(self.n_classes)[torch.arange(size) % self.n_classes] if self.n_classes else None
+                self.generate(torch.zeros(size, self.z_dim), labels)
                 self.score(torch.zeros(size, *self.score_item_shape, dtype=self.score_item_dtype))
         return time.perf_counter() - started
 

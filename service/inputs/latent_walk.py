@@ -1,4 +1,9 @@
-"""The latent path of an interpolation: K key latents, `steps` frames per segment, shared keyframes once."""
+"""The latent path of an interpolation: K key latents, `steps` frames per segment, shared keyframes once.
+
+A class-conditional model's keyframes also carry class weights (one-hot): between two keyframes they are lerped with
+the same schedule, whatever the latents' method, so the class embedding joined to z moves in a straight line from
+one class's to the other's (the generator's input is [z, sum_k w_k embed(k)], linear in the weights).
+"""
 
 from __future__ import annotations
 
@@ -42,3 +47,11 @@ def walk(keys: torch.Tensor, steps: int, method: Method) -> LatentPath:
     fn = slerp if method == "slerp" else lerp
     z = fn(keys[index], keys[index + 1], torch.from_numpy(ts))  # [F, z_dim]
     return LatentPath(latents=z.float().contiguous(), segments=segments, ts=ts)
+
+
+def walk_labels(keys: torch.Tensor, steps: int) -> torch.Tensor:
+    """Class weights of the keyframes [K, n_classes] -> of every frame [F, n_classes], lerped per segment.
+    Frame 0 and the last frame are keys[0] and keys[-1] exactly (one-hot rows stay exact at t = 0 and 1)."""
+    segments, ts = schedule(keys.shape[0], steps)
+    index = torch.from_numpy(segments)
+    return lerp(keys[index], keys[index + 1], torch.from_numpy(ts)).float().contiguous()  # [F, n_classes]

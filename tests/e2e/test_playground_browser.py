@@ -334,6 +334,45 @@ def test_a_point_model_is_drawn_as_a_scatter_plot_and_its_walk_as_a_path(
     browser.save_screenshot(str(shots / "07-points.png"))
 
 
+@pytest.fixture(scope="module")
+def conditional_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_conditional_checkpoint: Path
+) -> Iterator[Replica]:
+    """The bundled model (the default, first by name) and the trainer's tiny class-conditional one."""
+    folder = tmp_path_factory.mktemp("playground_conditional")
+    shutil.copy(BUNDLED, folder / "mnist5k.safetensors")
+    shutil.copy(tiny_conditional_checkpoint, folder / "tiny-cond.safetensors")
+    yield from _serve(folder, "conditional")
+
+
+def test_a_conditional_model_gets_a_class_picker_that_every_panel_uses(
+    browser: WebDriver, conditional_server: Replica, shots: Path
+) -> None:
+    url = conditional_server.url
+    open_page(browser, url)
+    assert not browser.find_element(By.ID, "label-field").is_displayed()  # the bundled model has no classes
+    Select(browser.find_element(By.ID, "model")).select_by_value("tiny-cond")
+    picker = Select(browser.find_element(By.ID, "label"))
+    assert browser.find_element(By.ID, "label-field").is_displayed()
+    assert [o.text for o in picker.options] == [str(d) for d in range(10)]
+    picker.select_by_visible_text("7")
+    wait_until(browser, GRID_READY, 16, 0)
+    wait_until(browser, "return document.getElementById('sample-status').textContent.startsWith('16 from seed 0')")
+    api = httpx.post(f"{url}/v1/sample", json={"model": "tiny-cond", "seed": 0, "n": 16, "label": 7}).json()
+    wait_until(
+        browser,
+        "return document.querySelectorAll('#grid img')[3].getAttribute('src') === arguments[0]",
+        "data:image/png;base64," + api["images"][3]["data"],
+    )
+    assert browser.find_element(By.ID, "sample-error").text == ""
+    browser.find_element(By.CSS_SELECTOR, "#walk-form button[type=submit]").click()
+    wait_until(browser, "return !document.getElementById('player').hidden")
+    assert browser.find_element(By.ID, "walk-error").text == ""
+    browser.save_screenshot(str(shots / "09-conditional.png"))
+    Select(browser.find_element(By.ID, "model")).select_by_value("mnist5k")
+    wait_until(browser, "return document.getElementById('label-field').hidden")
+
+
 def test_the_live_panel_shows_batching_from_the_metrics(browser: WebDriver, server: Replica, shots: Path) -> None:
     open_page(browser, server.url)
     browser.find_element(By.ID, "shuffle").click()

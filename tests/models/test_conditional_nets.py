@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from models import (
     CheckpointError,
     ImageCriticConfig,
     ImageGeneratorConfig,
+    build_class_references,
     build_critic,
     build_generator,
     build_reference,
@@ -139,3 +141,64 @@ def test_a_checkpoint_written_before_classes_still_loads(tiny_image_checkpoint):
     generator = loaded.metadata.generator
     assert loaded.metadata.classes is None
     assert isinstance(generator, ImageGeneratorConfig) and generator.arch == "dcgan"
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+def test_class_weights_give_the_embedding_of_a_label_exactly_and_lerp_between_two(arch):
+    gen = build_generator(_configs(arch)[0]).eval()
+    z, labels = torch.randn(4, 8), torch.tensor([2, 0, 1, 2])
+    weights = torch.nn.functional.one_hot(labels, 3).float()  # [4, 3]
+    with torch.no_grad():
+        assert torch.equal(gen(z, weights), gen(z, labels))  # bit for bit: the served pixels are the trainer's
+        # Halfway between classes 0 and 1 is the generator of the mean of their embeddings.
+        half = gen(z[:1], torch.tensor([[0.5, 0.5, 0.0]]))
+        embed = gen.embed
+        assert isinstance(embed, torch.nn.Embedding)
+        mean = 0.5 * (embed.weight[0] + embed.weight[1])
+        assert not torch.allclose(half, gen(z[:1], torch.tensor([0])), atol=1e-4)
+        embed.weight[2] = mean  # class 2 made the midpoint of 0 and 1
+        torch.testing.assert_close(half, gen(z[:1], torch.tensor([2])))
+        # Each row depends on its own weights only.
+        torch.testing.assert_close(gen(z[1:2], weights[1:2]), gen(z, weights)[1:2])
+        assert not torch.allclose(gen(z, weights), gen(z, torch.roll(weights, 1, dims=1)))
+    with pytest.raises(ValueError, match=r"class weights must have shape \[4, 3\]"):
+        gen(z, torch.ones(4, 2))
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+def test_class_scores_are_the_critic_against_every_class(arch):
+    critic: Any = build_critic(_configs(arch)[1]).eval()  # a conditional critic
+    unconditional: Any = build_critic(_configs(arch, 0)[1])
+    x = torch.randn(5, 1, 16, 16)
+    with torch.no_grad():
+        every = critic.class_scores(x)  # [5, 3]
+        assert every.shape == (5, 3)
+        for y in range(3):
+            torch.testing.assert_close(every[:, y], critic(x, torch.full((5,), y)))
+    with pytest.raises(ValueError, match="unconditional"):
+        unconditional.class_scores(x)
+
+
+def test_per_class_references_round_trip_and_name_only_known_classes(tmp_path):
+    gen_cfg, crit_cfg = _configs("dcgan")
+    scores, labels = torch.randn(60), torch.arange(60) % 2  # class "owl" (2) has no held-out sample
+    by_class = build_class_references(CLASSES, scores, labels, torch.randn(30), torch.arange(30) % 3)
+    assert sorted(by_class) == ["cat", "dog"] and by_class["cat"].real.count == 30
+    assert by_class["dog"].fake is not None and by_class["dog"].fake.count == 10
+    overall = build_reference(scores)
+    meta = make_metadata(gen_cfg, crit_cfg, overall, {}, CLASSES, by_class)
+    path = tmp_path / "refs.safetensors"
+    save_checkpoint(path, build_generator(gen_cfg), build_critic(crit_cfg), meta)
+    loaded = load_checkpoint(path).metadata
+    assert loaded.class_references == by_class
+    assert loaded.reference_for(1) == (by_class["dog"], True)
+    assert loaded.reference_for(2) == (overall, False)  # no reference of its own: the overall one
+    assert loaded.reference_for(None) == (overall, False)
+    with pytest.raises(ValueError, match="classes the model does not have"):
+        make_metadata(gen_cfg, crit_cfg, overall, {}, CLASSES, {"eel": overall})
+    with pytest.raises(ValueError, match="classes the model does not have"):
+        make_metadata(*_configs("dcgan", 0), overall, {}, None, {"cat": overall})
+    # A document without them (written before they existed) loads, and an unconditional one keeps its old form.
+    _save(tmp_path / "old.safetensors", gen_cfg, crit_cfg, CLASSES)
+    assert "class_references" not in _document(tmp_path / "old.safetensors")
+    assert load_checkpoint(tmp_path / "old.safetensors").metadata.class_references is None

@@ -4,6 +4,7 @@ header that could unlock it."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,11 @@ def body_schema(spec: dict[str, Any], path: str, media: str) -> jsonschema.Draft
 
 REFUSED_JSON = [
     ("/v1/sample", {"seed": 1, "seeds": [1, 2], "n": 2}),
+    ("/v1/sample", {"label": 1, "labels": [1]}),
+    ("/v1/sample", {"labels": []}),
+    ("/v1/sample", {"label": True}),
+    ("/v1/interpolate", {"points": [{"seed": 1, "label": 1.5}, {"seed": 2}]}),
+    ("/v1/score", {"images": ["AAAA"], "labels": [[1]]}),
     ("/v1/sample", {"seeds": [1, 2], "n": 2}),
     ("/v1/interpolate", {"points": [{}, {}]}),
     ("/v1/interpolate", {"points": [{"seed": 1, "latent": [0.5]}, {"seed": 2}]}),
@@ -51,6 +57,7 @@ def test_what_the_document_allows_is_served(server: Replica) -> None:
     spec = httpx.get(f"{server.url}/openapi.json").json()
     for path, body in [
         ("/v1/sample", {"seeds": [1, 2], "seed": None, "n": None}),
+        ("/v1/sample", {"seeds": [1, 2], "label": None, "labels": None}),
         ("/v1/interpolate", {"points": [{"seed": 1, "latent": None}, {"seed": 2}], "steps": 3}),
     ]:
         assert body_schema(spec, path, "application/json").is_valid(body), body
@@ -98,7 +105,8 @@ def test_the_documents_limits_are_the_servers_settings(models_dir: Path) -> None
         spec = httpx.get(f"{replica.url}/openapi.json").json()
         sample = body_schema(spec, "/v1/sample", "application/json")
         assert sample.is_valid({"n": 5}) and not sample.is_valid({"n": 6})
-        assert not sample.is_valid({"seeds": list(range(6))})
+        assert not sample.is_valid({"seeds": list(range(6))}) and not sample.is_valid({"labels": [0] * 6})
+        assert sample.is_valid({"labels": [0] * 5})
         assert not sample.is_valid({"seed": 2**63})  # one above the largest seed, exactly
         assert httpx.post(f"{replica.url}/v1/sample", json={"n": 6}).status_code == 422
         walk = body_schema(spec, "/v1/interpolate", "application/json")
@@ -107,7 +115,60 @@ def test_the_documents_limits_are_the_servers_settings(models_dir: Path) -> None
         assert not walk.is_valid({"points": [{"seed": i} for i in range(8)]})
         score = body_schema(spec, "/v1/score", "application/json")
         assert not score.is_valid({"points": [[0.0, 0.0]] * 4}) and score.is_valid({"points": [[0.0, 0.0]] * 3})
+        assert not score.is_valid({"images": ["AAAA"], "labels": [0] * 4})
         form = body_schema(spec, "/v1/score", "multipart/form-data")
-        assert not form.is_valid({"file": ["x"] * 4})
+        assert not form.is_valid({"file": ["x"] * 4}) and not form.is_valid({"file": ["x"], "label": ["1"] * 4})
     finally:
         assert replica.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def conditional_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_conditional_checkpoint: Path
+) -> Iterator[Replica]:
+    folder = tmp_path_factory.mktemp("conditional_contract")
+    shutil.copy(tiny_conditional_checkpoint, folder / "cond.safetensors")
+    process = start_serve(folder, folder.parent / "conditional-contract.log", "--torch-threads", "1")
+    yield process
+    assert process.stop() == 0
+
+
+def response_schema(spec: dict[str, Any], method: str, path: str) -> jsonschema.Draft202012Validator:
+    schema = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+    return jsonschema.Draft202012Validator({**schema, "components": spec["components"]})
+
+
+def test_a_conditional_models_requests_and_answers_are_the_documents(conditional_server: Replica) -> None:
+    """The label fields as the document states them: what it allows is served, what is served is what it says."""
+    url = conditional_server.url
+    spec = httpx.get(f"{url}/openapi.json").json()
+    listed = httpx.get(f"{url}/v1/models").json()
+    response_schema(spec, "get", "/v1/models").validate(listed)
+    assert listed["models"][0]["conditional"] is True and listed["models"][0]["classes"] == [str(d) for d in range(10)]
+    calls = [
+        ("/v1/sample", {"seeds": [1, 2], "labels": [3, "4"], "return_latents": True}),
+        ("/v1/sample", {"n": 2, "label": 7.0}),
+        ("/v1/interpolate", {"points": [{"seed": 1, "label": 0}, {"seed": 1, "label": "9"}], "steps": 3}),
+    ]
+    answers = {}
+    for path, body in calls:
+        assert body_schema(spec, path, "application/json").is_valid(body), body
+        answer = httpx.post(f"{url}{path}", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        response_schema(spec, "post", path).validate(answer.json())
+        answers[path] = answer.json()
+    images = [item["data"] for item in answers["/v1/sample"]["images"]]
+    score = {"images": images, "labels": [None, "7"]}
+    assert body_schema(spec, "/v1/score", "application/json").is_valid(score)
+    scored = httpx.post(f"{url}/v1/score", json=score, timeout=30)
+    assert scored.status_code == 200, scored.text
+    response_schema(spec, "post", "/v1/score").validate(scored.json())
+    assert scored.json()["scores"][1]["label"] == "7" and scored.json()["scores"][1]["reference"] == "class"
+    form = body_schema(spec, "/v1/score", "multipart/form-data")
+    assert form.is_valid({"file": ["x"], "label": ["7"]}) and not form.is_valid({"file": ["x"], "label": []})
+    # The only model is the default: a grid of sevens, as in the README.
+    grid = httpx.post(f"{url}/v1/sample", json={"label": 7, "n": 16, "grid": True}, timeout=30)
+    assert grid.status_code == 200 and grid.headers["content-type"] == "image/png"
+    assert grid.headers["x-labels"] == ",".join(["7"] * 16) and grid.content.startswith(b"\x89PNG")
+    unlabelled = httpx.post(f"{url}/v1/sample", json={"seed": 1}, timeout=30)
+    assert unlabelled.status_code == 422 and unlabelled.json()["error"]["code"] == "invalid_request"

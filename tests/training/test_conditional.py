@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from models import ImageCriticConfig, ImageGeneratorConfig, load_checkpoint
+from models import ImageCriticConfig, ImageGeneratorConfig, load_checkpoint, make_metadata, save_checkpoint
 from tests.training.test_resume import _assert_same_state
 from training import TrainConfig, train
 from training.config import ConfigError, DataConfig, LossConfig, config_from_dict
@@ -205,3 +210,44 @@ def test_the_eval_cli_generates_each_class_of_a_conditional_checkpoint(tmp_path)
     assert report["classes"] == [str(d) for d in range(10)] and report["finite_samples_share"] == 1.0
     store_quality(path, {"note": "kept"})  # rewriting the metadata keeps the classes
     assert load_checkpoint(path).metadata.classes == report["classes"]
+
+
+def test_the_trainer_writes_per_class_references_and_wgan_eval_recomputes_them(tiny_conditional_checkpoint, tmp_path):
+    """The trainer stores a reference per class; `wgan-eval --store-references` writes the same ones into a
+    checkpoint stripped of them (as one trained before they existed), keeping its weights and overall reference."""
+    written = load_checkpoint(tiny_conditional_checkpoint)
+    meta = written.metadata
+    assert meta.class_references is not None and sorted(meta.class_references) == meta.classes
+    for name, reference in meta.class_references.items():
+        assert reference.real.count == 18 and reference.fake is not None  # 180 held-out digits, 18 of each class
+        assert reference.real.mean != meta.critic_reference.real.mean, name
+    path = tmp_path / "older.safetensors"
+    shutil.copy(tiny_conditional_checkpoint, path)
+    older = make_metadata(meta.generator, meta.critic, meta.critic_reference, meta.training, meta.classes)
+    save_checkpoint(path, written.generator, written.critic, older)
+    assert load_checkpoint(path).metadata.class_references is None
+
+    cmd = [sys.executable, "-m", "training.eval_cli", str(path), "--store-references", "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["classes"] == meta.classes and summary["heldout_samples"] == 180
+    assert summary["overall_real_mean_recomputed"] == pytest.approx(summary["overall_real_mean_stored"], abs=1e-5)
+    stored = load_checkpoint(path)
+    assert stored.metadata.critic_reference == meta.critic_reference and stored.metadata.training == meta.training
+    assert stored.metadata.class_references is not None
+    for name, reference in meta.class_references.items():
+        again = stored.metadata.class_references[name]
+        assert again.real.count == reference.real.count
+        assert again.real.quantiles == pytest.approx(reference.real.quantiles, abs=1e-5)
+    for key, tensor in written.generator.state_dict().items():
+        assert torch.equal(stored.generator.state_dict()[key], tensor)
+
+
+def test_store_references_refuses_an_unconditional_checkpoint(tiny_image_checkpoint, tmp_path):
+    from training.eval_cli import StoreError, store_class_references
+
+    path = tmp_path / "plain.safetensors"
+    shutil.copy(tiny_image_checkpoint, path)
+    with pytest.raises(StoreError, match="unconditional"):
+        store_class_references(path)

@@ -1,4 +1,5 @@
-"""POST /v1/interpolate: key points -> a slerp/lerp path of latents -> frames (batched) -> PNGs or one animation."""
+"""POST /v1/interpolate: key points -> a slerp/lerp path of latents (and, for class-conditional models, a lerp of
+the keyframes' classes) -> frames (batched) -> PNGs or one animation."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ from service.catalog.registry import ServedModel
 from service.codecs.animation import animate, as_animation_format
 from service.codecs.images import MEDIA_TYPES
 from service.codecs.png import encode_png_batch
-from service.engine.batch_engine import Deferred, Op
+from service.engine.batch_engine import Deferred, Items, Op
 from service.errors import InvalidRequestError, LimitExceededError
-from service.inputs.latent_walk import frame_count, schedule, walk
+from service.inputs.labels import check_unconditional, class_index, one_hot, require_labels
+from service.inputs.latent_walk import frame_count, schedule, walk, walk_labels
 from service.inputs.seeds import latents
 
 router = APIRouter(tags=["generate"], route_class=ServiceRoute)
@@ -41,9 +43,27 @@ def key_latents(body: InterpolateRequest, z_dim: int) -> torch.Tensor:
     return keys
 
 
-def frame_latents(body: InterpolateRequest, z_dim: int) -> torch.Tensor:
-    """[F, z_dim], built on the engine's thread."""
-    return walk(key_latents(body, z_dim), body.steps, body.method).latents
+def frame_items(body: InterpolateRequest, z_dim: int, key_labels: list[int] | None, n_classes: int) -> Items:
+    """Latents [F, z_dim] (and class weights [F, n_classes] for a conditional model), built on the engine's thread."""
+    z = walk(key_latents(body, z_dim), body.steps, body.method).latents
+    if key_labels is None:
+        return Items(z)
+    return Items(z, walk_labels(one_hot(key_labels, n_classes), body.steps))
+
+
+def keyframe_labels(body: InterpolateRequest, model: ServedModel) -> list[int] | None:
+    """The class index of every keyframe (class-conditional models, which need one on each); None otherwise."""
+    classes = model.metadata.classes
+    if not classes:
+        given = [i for i, p in enumerate(body.points) if p.label is not None]
+        check_unconditional(model.name, bool(given), f"points.{given[0]}.label" if given else "label")
+        return None
+    missing = [i for i, p in enumerate(body.points) if p.label is None]
+    if missing:
+        raise require_labels(model.name, classes, f"give every point a `label` (points.{missing[0]} has none)")
+    return [
+        class_index(p.label, classes, f"points.{i}.label") for i, p in enumerate(body.points) if p.label is not None
+    ]
 
 
 def _check(body: InterpolateRequest, model: ServedModel, max_frames: int) -> str:
@@ -113,9 +133,11 @@ async def interpolate(body: InterpolateRequest, request: Request) -> Response:
     runtime = runtime_of(request)
     with runtime.registry.lease(body.model) as model:
         fmt = _check(body, model, runtime.settings.max_frames)
+        key_labels = keyframe_labels(body, model)
         n_frames = frame_count(len(body.points), body.steps)
         render = _renderer(fmt, model, len(body.points), body.steps, body.frame_ms)
-        inputs = Deferred(n_frames, functools.partial(frame_latents, body, model.z_dim))
+        build = functools.partial(frame_items, body, model.z_dim, key_labels, model.metadata.n_classes)
+        inputs = Deferred(n_frames, build)
         payload = await model.engine.submit(Op.GENERATE, inputs, render, until_disconnected(request.receive))
     if fmt in ("gif", "webp"):
         return Response(payload, media_type=MEDIA_TYPES[fmt], headers={"X-Model-Version": model.version})

@@ -27,6 +27,8 @@ def model_info(model: ServedModel) -> ModelInfo:
         height=meta.height,
         width=meta.width,
         data_dim=meta.generator.out_dim if isinstance(meta.generator, PointGeneratorConfig) else None,
+        conditional=meta.n_classes > 0,
+        classes=list(meta.classes) if meta.classes else None,
         device=model.device,
         dtype=model.dtype,
         loaded_at=model.loaded_at,

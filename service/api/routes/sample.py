@@ -1,8 +1,10 @@
-"""POST /v1/sample: decode the request -> seeds and latents -> generate (batched) -> encode off the event loop."""
+"""POST /v1/sample: decode the request -> seeds, latents and labels -> generate (batched) -> encode off the event
+loop."""
 
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -22,8 +24,9 @@ from service.catalog.registry import ServedModel
 from service.codecs.images import MEDIA_TYPES, as_image_format, encode_images, grid
 from service.codecs.npy import encode_npy_batch
 from service.codecs.png import encode_png
-from service.engine.batch_engine import Deferred, Op
+from service.engine.batch_engine import Deferred, Items, Op
 from service.errors import InvalidRequestError, NotAcceptableError
+from service.inputs.labels import one_hot, resolve_labels
 from service.inputs.seeds import SeededLatents, resolve_seeds
 
 router = APIRouter(tags=["generate"], route_class=ServiceRoute)
@@ -41,11 +44,19 @@ class SamplePlan:
     seeds: list[int]
     format: str
     delivery: Delivery
+    labels: list[int] | None = None  # class index per image (class-conditional models)
 
 
 def plan_sample(body: SampleRequest, model: ServedModel, max_images: int, accept: str | None) -> SamplePlan:
-    """Check the request against the model and the limits, and decide seeds, format and response shape."""
-    seeds = resolve_seeds(body.seed, body.seeds, body.n, max_images)
+    """Check the request against the model and the limits, and decide seeds, labels, format and response shape."""
+    n = len(body.labels) if body.labels is not None and body.seeds is None and body.n is None else body.n
+    seeds = resolve_seeds(body.seed, body.seeds, n, max_images)
+    labels = resolve_labels(model.name, model.metadata.classes, body.label, body.labels, len(seeds))
+    plan = _plan_delivery(body, model, seeds, accept)
+    return SamplePlan(plan.seeds, plan.format, plan.delivery, labels)
+
+
+def _plan_delivery(body: SampleRequest, model: ServedModel, seeds: list[int], accept: str | None) -> SamplePlan:
     fmt: str
     if model.kind == "points":
         fmt = body.format or "json"
@@ -77,6 +88,11 @@ def plan_sample(body: SampleRequest, model: ServedModel, max_images: int, accept
     return SamplePlan(seeds, fmt, "json")
 
 
+def _items(z: SeededLatents, labels: list[int] | None, n_classes: int) -> Items:
+    """The generator's inputs, built on the engine's thread: latents [n, z_dim] and class weights [n, n_classes]."""
+    return Items(z.build(), one_hot(labels, n_classes) if labels is not None else None)
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -88,8 +104,12 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
     """
     seeds, fmt = plan.seeds, plan.format
     head = {"model": model.name, "version": model.version, "format": fmt}
+    classes = model.metadata.classes or []
+    names = [classes[y] for y in plan.labels] if plan.labels is not None else None
 
     def with_latent(item: dict[str, object], i: int) -> dict[str, object]:
+        if names is not None:
+            item["label"] = names[i]
         if z is not None and z.value is not None:
             item["latent"] = z.value[i].numpy()
         return item
@@ -133,12 +153,16 @@ def _renderer(plan: SamplePlan, model: ServedModel, z: SeededLatents | None) -> 
             "description": "JSON by default; raw image bytes with `Accept: image/png` (one image) or `grid: true`",
             "content": {"image/png": _RAW_CONTENT, "image/jpeg": _RAW_CONTENT, "image/webp": _RAW_CONTENT},
             "headers": {
-                "X-Seeds": {"description": "comma-separated seeds (raw responses)", "schema": {"type": "string"}}
+                "X-Seeds": {"description": "comma-separated seeds (raw responses)", "schema": {"type": "string"}},
+                "X-Labels": {
+                    "description": "comma-separated class indices (raw responses of class-conditional models)",
+                    "schema": {"type": "string"},
+                },
             },
         },
         **error_responses(400, 401, 404, 406, 408, 413, 422, 503, 504),
     },
-    summary="Generate images (or points) from seeds",
+    summary="Generate images (or points) from seeds (and labels, for class-conditional models)",
 )
 async def sample(body: SampleRequest, request: Request) -> Response:
     runtime = runtime_of(request)
@@ -146,9 +170,11 @@ async def sample(body: SampleRequest, request: Request) -> Response:
         plan = plan_sample(body, model, runtime.settings.max_images_per_sample, header(request, b"accept"))
         z = SeededLatents(plan.seeds, model.z_dim, body.truncation)
         render = _renderer(plan, model, z if body.return_latents else None)
-        inputs = Deferred(len(plan.seeds), z.build)
+        inputs = Deferred(len(plan.seeds), functools.partial(_items, z, plan.labels, model.metadata.n_classes))
         payload = await model.engine.submit(Op.GENERATE, inputs, render, until_disconnected(request.receive))
     if plan.delivery == "json":
         return raw_json_response(payload)
     headers = {"X-Seeds": ",".join(map(str, plan.seeds)), "X-Model-Version": model.version}
+    if plan.labels is not None:
+        headers["X-Labels"] = ",".join(map(str, plan.labels))
     return Response(payload, media_type=MEDIA_TYPES[plan.format], headers=headers)

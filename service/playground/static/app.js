@@ -12,6 +12,8 @@ let current = null;
 
 const app = {
   model: () => current,
+  // A class-conditional model's chosen class (its index), sent with every sample and keyframe; else undefined.
+  label: () => (current && current.conditional ? Number($("label").value) : undefined),
   addKeyframe: (seed) => walk.addKeyframe(seed),
 };
 const sample = setupSample(app);
@@ -57,9 +59,16 @@ function cardFields(m) {
   return fields;
 }
 
+function showClasses(m) {
+  const classes = m.conditional ? m.classes || [] : [];
+  $("label").replaceChildren(...classes.map((c, i) => el("option", { value: String(i), text: c })));
+  $("label-field").hidden = !classes.length;
+}
+
 function choose(name) {
   current = models.find((m) => m.name === name);
   $("model").value = name;
+  showClasses(current);
   $("card-fields").replaceChildren(
     ...cardFields(current).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]),
   );
@@ -104,6 +113,7 @@ $("key-form").addEventListener("submit", (event) => {
   start();
 });
 $("model").addEventListener("change", () => choose($("model").value));
+$("label").addEventListener("change", () => sample.sample());
 
 setupLive();
 start();

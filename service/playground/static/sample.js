@@ -19,6 +19,8 @@ export function setupSample(app) {
     const body = { model: app.model().name, n: numberOf(count) };
     const s = numberOf(seed);
     const t = numberOf(truncation);
+    const label = app.label();
+    if (label !== undefined) body.label = label;
     if (s !== undefined) body.seed = s;
     if (t !== undefined) body.truncation = t;
     return body;

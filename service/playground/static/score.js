@@ -18,7 +18,7 @@ export function setupScore(app) {
     return { file, item, result };
   }
 
-  function showScore(entry, { critic, percentile }) {
+  function showScore(entry, { critic, percentile, label }) {
     const fill = el("span", { class: "fill" });
     fill.style.width = `${percentile.toFixed(1)}%`; // through the CSSOM: the policy refuses style attributes
     const bar = el("span", {
@@ -32,7 +32,11 @@ export function setupScore(app) {
     bar.append(fill);
     entry.result.replaceChildren(
       bar,
-      el("span", { class: "figure", text: `percentile ${percentile.toFixed(1)} · critic ${critic.toFixed(3)}` }),
+      el("span", {
+        class: "figure",
+        // A conditional model's score is against the class the critic rates highest: named here.
+        text: `percentile ${percentile.toFixed(1)} · critic ${critic.toFixed(3)}${label ? ` · class ${label}` : ""}`,
+      }),
     );
     entry.item.classList.remove("failed");
   }

@@ -40,7 +40,10 @@ export function setupWalk(app) {
   }
 
   function request(format) {
-    const points = [...list.querySelectorAll("input")].map((input) => ({ seed: numberOf(input) }));
+    const label = app.label(); // a conditional model: every keyframe of the chosen class
+    const points = [...list.querySelectorAll("input")].map((input) =>
+      label === undefined ? { seed: numberOf(input) } : { seed: numberOf(input), label },
+    );
     const body = { model: app.model().name, points, steps: numberOf($("steps")), method: $("method").value };
     const t = numberOf($("truncation"));
     if (t !== undefined) body.truncation = t;

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from service.engine.batch_engine import BatchEngine, Deferred, EngineLimits, Op, Runner
+from service.engine.batch_engine import BatchEngine, Deferred, EngineLimits, Items, Op, Runner
 from service.errors import (
     ClientGoneError,
     InferenceError,
@@ -35,7 +35,7 @@ class Recorder:
         self.gate.set()
         self.entered = threading.Event()
 
-    def __call__(self, x: torch.Tensor) -> np.ndarray:
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> np.ndarray:
         self.entered.set()
         self.gate.wait(10)
         if torch.isnan(x).any():
@@ -84,6 +84,37 @@ async def test_concurrent_requests_share_batches_and_each_gets_its_own_rows(pool
     assert max(b.shape[0] for b in runner.batches) > 1
     assert sum(b.shape[0] for b in runner.batches) == 16
     assert metrics.registry.get_sample_value("wgan_items_total", {"model": "m", "op": "generate"}) == 16
+
+
+class LabelledRecorder:
+    """A runner of labelled items: each output row is its value plus 100 times its label; remembers the labels."""
+
+    def __init__(self) -> None:
+        self.labels: list[torch.Tensor] = []
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> np.ndarray:
+        assert labels is not None and labels.shape == (x.shape[0],)
+        self.labels.append(labels.clone())
+        return (x[:, 0] + 100 * labels).numpy()  # [B]
+
+
+async def test_labels_ride_with_their_items_through_shared_and_spanning_batches(pool: ThreadPoolExecutor) -> None:
+    runner = LabelledRecorder()
+    engine = make_engine(runner, pool, max_batch_size=4, max_wait_ms=50.0)
+    try:
+        requests = [Items(torch.full((n, 1), float(i)), torch.arange(n) + 10 * i) for i, n in enumerate((1, 3, 6))]
+        deferred = Deferred(2, lambda: Items(torch.full((2, 1), 7.0), torch.tensor([5.0, 6.0])))
+        outs = await asyncio.gather(
+            *(engine.submit(Op.GENERATE, r, identity) for r in requests), engine.submit(Op.GENERATE, deferred, identity)
+        )
+    finally:
+        engine.stop()
+    for i, (req, out) in enumerate(zip(requests, outs, strict=False)):
+        assert req.labels is not None
+        assert out.tolist() == (i + 100 * req.labels).tolist()
+    assert outs[3].tolist() == [507.0, 607.0]
+    assert [len(b) for b in runner.labels] == [4, 4, 4]  # 12 items: the 6-item request spans two batches
+    assert any(len(set((b // 10).tolist())) > 1 for b in runner.labels), "some batch should mix requests"
 
 
 async def test_a_request_larger_than_a_batch_spans_batches_in_order(pool: ThreadPoolExecutor) -> None:

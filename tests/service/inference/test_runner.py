@@ -176,7 +176,7 @@ async def test_the_app_serves_the_same_images_with_each_backend(models_dir, back
 class _GraphsOnTheCpu:
     """Stands in for GraphedForward on the CPU: keeps the forward it is given, as the CUDA graphs do."""
 
-    def __init__(self, forward, item_shape, input_dtype, buckets, device):
+    def __init__(self, forward, item_shape, input_dtype, buckets, device, label_shape=None):
         self.forward, self.buckets, self.closed = forward, buckets, False
 
     def __call__(self, batch):

@@ -100,37 +100,17 @@ async def test_a_request_queued_on_the_old_version_is_answered_by_it(
         assert answer.status_code == 200 and answer.json()["version"] == version_of(tiny_image_checkpoint)
 
 
-@pytest.fixture(scope="module")
-def conditional_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real class-conditional checkpoint (digits, 10 classes), a few iterations of the trainer."""
-    from tests.conftest import tiny_image_config_dict
-    from training import TrainConfig, train
-
-    values = tiny_image_config_dict()
-    config = TrainConfig.model_validate(
-        {
-            **values,
-            "name": "tiny-cond",
-            "model": {**values["model"], "conditional": True},
-            "train": {**values["train"], "iterations": 3},
-        }
-    )
-    return train(config, tmp_path_factory.mktemp("tiny_cond_run"), device="cpu", progress=False)
-
-
-async def test_a_class_conditional_checkpoint_is_refused_by_name_and_the_others_serve(
-    folder: Path, conditional_checkpoint: Path
+async def test_a_class_conditional_checkpoint_added_later_is_served_with_its_labels(
+    folder: Path, tiny_conditional_checkpoint: Path
 ) -> None:
-    shutil.copy(conditional_checkpoint, folder / "cond.safetensors")
-    # Eager and without a warm-up, nothing runs the generator before the first request (the ONNX export would fail
-    # on the labels it lacks): the refusal must not rely on either.
+    # Eager and without a warm-up, the first forward pass of the new model is a request's, labels and all.
     settings = make_settings(folder, reload_poll_s=0, admin_key=ADMIN_KEY, warmup=False, backend="eager")
     async with serve_in_process(settings) as client:
         listed = (await client.get("/v1/models")).json()
         assert sorted(m["name"] for m in listed["models"]) == ["digits", "ring"]
+        shutil.copy(tiny_conditional_checkpoint, folder / "cond.safetensors")
         report = (await client.post("/v1/admin/reload", headers=ADMIN)).json()
-        [refused] = report["failed"]
-        assert refused["name"] == "cond" and "class-conditional" in refused["reason"]
+        assert [m["name"] for m in report["loaded"]] == ["cond"] and report["failed"] == []
+        answer = await client.post("/v1/sample", json={"model": "cond", "seed": 1, "label": 3})
+        assert answer.status_code == 200 and answer.json()["images"][0]["label"] == "3"
         assert (await client.post("/v1/sample", json={"model": "digits", "seed": 1})).status_code == 200
-        missing = await client.post("/v1/sample", json={"model": "cond", "seed": 1})
-        assert missing.status_code == 404

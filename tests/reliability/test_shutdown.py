@@ -131,9 +131,10 @@ def _sigterm_under_keep_alive_load(models_dir: Path, log: Path, n: int, load_s: 
     return outcomes
 
 
-# Shutdowns per value of n. Before idle connections were left open through the drain, about one shutdown in four
-# (more on a loaded machine) lost one to three requests, each met by a connection that the keep-alive timer closed
-# as its client reused it (docs/operations.md, Reliability); three shutdowns per n catch most returns of that.
+# Shutdowns per value of n. While uvicorn's keep-alive timer still closed idle connections during the drain, one
+# shutdown in four at n = 32 and one in ten at n = 1 lost a request or more, each written onto a connection the
+# timer closed as its client reused it (docs/operations.md, Reliability): three shutdowns per n catch a return of
+# that in about two runs in three; the late-reader test below catches it every time.
 SHUTDOWNS = 3
 
 

@@ -281,7 +281,7 @@ def test_a_client_that_reads_its_last_answer_late_still_gets_an_answer_while_dra
     keep-alive timeout, counted from the server's write, while the server drains: it is answered 503 with
     `Retry-After`, not met by a connection the server has just closed."""
     log = tmp_path / "wgan-serve.log"
-    flags = ["--torch-threads", "1", "--keep-alive-timeout-s", "1", "--drain-timeout-s", "5"]
+    flags = ["--torch-threads", "1", "--keep-alive-timeout-s", "2", "--drain-timeout-s", "5"]
     server = start_serve(models_dir, log, *flags)
     sample = request_bytes("POST", "/v1/sample", {"Content-Type": "application/json", "Content-Length": "10"})
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
@@ -290,7 +290,7 @@ def test_a_client_that_reads_its_last_answer_late_still_gets_an_answer_while_dra
         answered = time.monotonic()
         assert first is not None and first.status == 200 and first.headers.get("connection") != "close"
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(1.4 - (time.monotonic() - answered))  # past the keep-alive timeout, as read by the server
+        time.sleep(2.7 - (time.monotonic() - answered))  # past the keep-alive timeout, as counted by the server
         try:
             sock.sendall(sample + b'{"seed":7}')
             late = read_response(sock)
@@ -300,5 +300,5 @@ def test_a_client_that_reads_its_last_answer_late_still_gets_an_answer_while_dra
     text = log.read_text()
     assert _outcome(late) == "503", late
     assert late is not None and late.headers.get("connection") == "close"
-    assert time.monotonic() - answered < 5
+    assert time.monotonic() - answered < 8
     assert code == 0 and "Traceback" not in text, text[-3000:]

@@ -10,12 +10,19 @@ uvicorn reads request lines and headers without a size limit, and waits for them
   rather than uvicorn's plain text; so is an HTTP/1.1 request without exactly one Host header (RFC 9112, 3.2);
 - the service has no WebSocket endpoint and runs uvicorn with `ws="none"`: a request asking to upgrade is answered
   as the plain HTTP request it also is (the Upgrade header is ignored, as RFC 9110 allows), and its connection is
-  closed after the answer, since what the client sends next may not be HTTP.
+  closed after the answer, since what the client sends next may not be HTTP;
+- an idle keep-alive connection is not closed at the keep-alive timeout while bytes of a request wait unread in the
+  kernel's buffer (the timer can fire in the same turn of the loop as the bytes arrive, before they are read:
+  closing then resets the connection under a request that did arrive in time);
+- while the server drains, the keep-alive timer closes nothing: the drain decides when idle connections close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import struct
+import termios
 from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -67,14 +74,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def close_if_quiet(self, quiet_s: float) -> bool:
         """Close the connection if it has answered everything it received and nothing arrived for `quiet_s`
-        seconds (so no request can be in its buffers); whether it is closed now."""
+        seconds, not even bytes still unread in the kernel's buffer; whether it is closed now."""
         if self.transport.is_closing():
             return True
         busy = self.pipeline or (self.cycle is not None and not self.cycle.response_complete)
-        if busy or self._idle_since is None or self.loop.time() - self._idle_since < quiet_s:
+        if busy or self._idle_since is None or self.loop.time() - self._idle_since < quiet_s or self._unread():
             return False
         self.transport.close()
         return True
+
+    def timeout_keep_alive_handler(self) -> None:
+        """uvicorn's keep-alive timer: close an idle connection, unless a request has arrived unread or the server
+        is draining (then `close_if_quiet` decides, with the drain's own wait)."""
+        if self._closing:
+            return
+        if self._unread():
+            # Read in this turn of the loop: `data_received` cancels this timer, and the answer arms a new one.
+            timeout_s = self.timeout_keep_alive
+            self.timeout_keep_alive_task = self.loop.call_later(timeout_s, self.timeout_keep_alive_handler)
+            return
+        super().timeout_keep_alive_handler()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
@@ -150,6 +169,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+
+    def _unread(self) -> bool:
+        """Whether bytes have arrived that the loop has not handed to `data_received` yet."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        try:
+            pending = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return False  # the socket is gone
+        return bool(struct.unpack("i", pending)[0])
 
     def _arm_header_timer(self) -> None:
         self._cancel_header_timer()

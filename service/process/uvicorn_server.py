@@ -8,10 +8,15 @@ On the first signal the server drains instead of closing at once, in the order b
    connections are answered 503 with `Retry-After` (never dropped);
 5. requests in flight run to the end (past `drain_timeout_s` the engines are stopped, so every request still
    queued is answered 503 rather than cut off);
-6. each keep-alive connection closes after its next answer, or once it has received nothing for the keep-alive
-   timeout since its last answer: a client that sends nothing for that long would have found the connection closed
-   in normal operation too, so the shutdown adds no race of its own (a shorter wait closes connections under
-   clients that are merely slow, and their next request finds the connection gone);
+6. each keep-alive connection closes after its next answer, when its client closes it, or once it has received
+   nothing for twice the keep-alive timeout since its last answer. A server can only close an idle connection
+   safely when its client will not send on it any more: HTTP/1.1 has no way to warn the client, which may be
+   writing its next request as the close arrives, and then sees the connection dropped without an answer. A client
+   stops using a connection that has been idle for its own keep-alive timeout, which must be no longer than the
+   server's (as in normal operation); but it counts from when it read the last answer, and a busy client reads it
+   late (seconds late, measured on a loaded machine). Closing at the keep-alive timeout counted from the server's
+   write, as uvicorn's timer does, met such clients as they reused the connection. So while draining the timer
+   closes nothing, and the drain waits one more keep-alive timeout for late readers;
 7. uvicorn's own shutdown follows (the lifespan's shutdown stops the engines) and the process exits 0.
 A second signal skips the wait.
 """
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 _ABANDON_GRACE_S = 2.0
 # How often the drain looks for connections that have gone quiet.
 _POLL_S = 0.1
+# While draining, an idle keep-alive connection closes once quiet for this many keep-alive timeouts (docstring, 6).
+_QUIET_TIMEOUTS = 2.0
 
 
 class DrainingServer(uvicorn.Server):
@@ -93,10 +100,11 @@ class DrainingServer(uvicorn.Server):
             await self._drain.abandon()
             await self._drain.wait_idle(_ABANDON_GRACE_S)
         # An open keep-alive connection may carry a request at any moment: each closes after its next answer
-        # (Connection: close), or once it has been quiet for the keep-alive timeout.
+        # (Connection: close), when its client closes it, or once quiet long enough that its client has let it go.
         deadline = started + self._shutdown_delay_s + self._drain_timeout_s + _ABANDON_GRACE_S
+        quiet_s = _QUIET_TIMEOUTS * self._quiet_s
         while True:
-            open_ = [c for c in self._connections() if not c.close_if_quiet(self._quiet_s)]
+            open_ = [c for c in self._connections() if not c.close_if_quiet(quiet_s)]
             if not open_:
                 break
             if time.monotonic() >= deadline:

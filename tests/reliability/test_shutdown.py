@@ -131,27 +131,25 @@ def _sigterm_under_keep_alive_load(models_dir: Path, log: Path, n: int, load_s: 
     return outcomes
 
 
-# Requests whose connection closed without an answer. The aim is none, and the deterministic test above checks
-# every path it knows of. Under this load one in about five shutdowns still loses one or two requests that were
-# sent before SIGTERM (docs/operations.md, Reliability), against 45 to 66 per shutdown at n = 32 before the
-# ordered shutdown: the bound catches a return of that, and says plainly that zero is not reached yet.
-MAX_LOST = 5
+# Shutdowns per value of n. While uvicorn's keep-alive timer still closed idle connections during the drain, one
+# shutdown in four at n = 32 and one in ten at n = 1 lost a request or more, each written onto a connection the
+# timer closed as its client reused it (docs/operations.md, Reliability): three shutdowns per n catch a return of
+# that in about two runs in three; the late-reader test below catches it every time.
+SHUTDOWNS = 3
 
 
 def _assert_nothing_lost(outcomes: dict[str, int]) -> None:
-    assert set(outcomes) <= {"200", "503", "refused", "no answer: ReadError", "no answer: RemoteProtocolError"}, (
-        outcomes
-    )
-    lost = sum(count for key, count in outcomes.items() if key.startswith("no answer"))
-    assert lost <= MAX_LOST, outcomes
+    """Every request got 200 with its images, or 503 with `Retry-After`, or its connection was refused."""
+    assert set(outcomes) <= {"200", "503", "refused"}, outcomes
     assert outcomes.get("200", 0) > 0 and outcomes.get("refused", 0) > 0, outcomes
 
 
 @pytest.mark.parametrize("n", [1, 32])
 def test_sigterm_under_keep_alive_load_answers_every_request(models_dir: Path, tmp_path: Path, n: int) -> None:
-    outcomes = _sigterm_under_keep_alive_load(models_dir, tmp_path / "wgan-serve.log", n, load_s=1.5)
-    print(json.dumps({"sigterm_under_load": {"n": n, **outcomes}}))
-    _assert_nothing_lost(outcomes)
+    for attempt in range(SHUTDOWNS):
+        outcomes = _sigterm_under_keep_alive_load(models_dir, tmp_path / f"wgan-serve-{attempt}.log", n, load_s=1.5)
+        print(json.dumps({"sigterm_under_load": {"n": n, "attempt": attempt, **outcomes}}))
+        _assert_nothing_lost(outcomes)
 
 
 @pytest.mark.reliability_full
@@ -272,4 +270,35 @@ def test_requests_arriving_on_open_connections_while_the_drain_ends_are_answered
     assert pipelined_answer is not None and pipelined_answer.headers.get("connection") == "close"
     assert pipelined_after is None or _outcome(pipelined_after) in {"200", "503"}, pipelined_after
     assert after_last_outcome in {"200", "503", "refused"}, (how, after_last_outcome)
+    assert code == 0 and "Traceback" not in text, text[-3000:]
+
+
+def test_a_client_that_reads_its_last_answer_late_still_gets_an_answer_while_draining(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    """A client stops using a keep-alive connection after its own keep-alive timeout, counted from when it read the
+    last answer; a busy client reads it late. Here the client sends its next request a little after the server's
+    keep-alive timeout, counted from the server's write, while the server drains: it is answered 503 with
+    `Retry-After`, not met by a connection the server has just closed."""
+    log = tmp_path / "wgan-serve.log"
+    flags = ["--torch-threads", "1", "--keep-alive-timeout-s", "2", "--drain-timeout-s", "5"]
+    server = start_serve(models_dir, log, *flags)
+    sample = request_bytes("POST", "/v1/sample", {"Content-Type": "application/json", "Content-Length": "10"})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request_bytes("GET", "/healthz", {}))
+        first = read_response(sock)
+        answered = time.monotonic()
+        assert first is not None and first.status == 200 and first.headers.get("connection") != "close"
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(2.7 - (time.monotonic() - answered))  # past the keep-alive timeout, as counted by the server
+        try:
+            sock.sendall(sample + b'{"seed":7}')
+            late = read_response(sock)
+        except (BrokenPipeError, ConnectionResetError):
+            late = None
+    code = server.proc.wait(timeout=30)
+    text = log.read_text()
+    assert _outcome(late) == "503", late
+    assert late is not None and late.headers.get("connection") == "close"
+    assert time.monotonic() - answered < 8
     assert code == 0 and "Traceback" not in text, text[-3000:]

@@ -100,12 +100,14 @@ def _class_quality(fake: torch.Tensor, labels: torch.Tensor, training: dict[str,
     return image_metrics.ClassifierMetrics().compare_by_class(fake, labels, dataset.heldout, dataset.heldout_labels)
 
 
-def store_quality(path: Path, quality: dict[str, Any]) -> Path:
-    """Rewrite the checkpoint with `quality` as training.final_metrics.quality (weights and reference unchanged)."""
+def store_quality(path: Path, quality: dict[str, Any], class_quality: dict[str, Any] | None = None) -> Path:
+    """Rewrite the checkpoint with `quality` as training.final_metrics.quality, and a conditional model's
+    `class_quality` beside it (weights and reference unchanged)."""
     ckpt = load_checkpoint(path)
     meta = ckpt.metadata
     training = dict(meta.training or {})
-    training["final_metrics"] = {**(training.get("final_metrics") or {}), "quality": quality}
+    stored = {"quality": quality} | ({"class_quality": class_quality} if class_quality is not None else {})
+    training["final_metrics"] = {**(training.get("final_metrics") or {}), **stored}
     metadata = make_metadata(
         meta.generator, meta.critic, meta.critic_reference, training, meta.classes, meta.class_references
     )
@@ -196,6 +198,14 @@ def _print_human(report: dict[str, Any]) -> None:
             f"protocol    {p['generated_samples']} generated vs {p['real_samples']} {p['real_split']} real; "
             f"classifier test accuracy {100 * p['classifier_test_accuracy']:.1f} %; {p['precision_recall']}"
         )
+    cq = report.get("class_quality")
+    if cq:
+        print(f"per class   accuracy on the requested class {100 * cq['class_accuracy']:.1f} %")
+        for row in cq["per_class"]:
+            print(
+                f"  class {row['class']}   accuracy {100 * row['accuracy']:5.1f} % of {row['samples']}, "
+                f"FD {row['frechet_distance']:.3f} against its {row['real_samples']} held-out digits"
+            )
 
 
 def _stored_line(path: Path, stored: dict[str, Any]) -> str:
@@ -215,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--store",
         action="store_true",
-        help="images: write the recomputed classifier figures into the checkpoint (training.final_metrics.quality), "
-        "e.g. for a checkpoint trained before they existed; the file, and so its version, changes",
+        help="images: write the recomputed classifier figures into the checkpoint (training.final_metrics.quality, "
+        "and a conditional model's per-class figures as class_quality), e.g. for a checkpoint trained before they "
+        "existed; the file, and so its version, changes",
     )
     parser.add_argument(
         "--store-references",
@@ -244,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.store:
         if not report.get("quality"):
             parser.error("--store: no classifier figures apply to this checkpoint (mnist5k image models only)")
-        store_quality(args.checkpoint, report["quality"])
+        store_quality(args.checkpoint, report["quality"], report.get("class_quality"))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

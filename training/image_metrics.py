@@ -146,6 +146,7 @@ class ClassifierMetrics:
                 {
                     "class": k,
                     "samples": len(f_k),
+                    "real_samples": len(r_k),
                     "accuracy": float((f_pred[asked == k] == k).mean()),
                     "frechet_distance": frechet_distance(f_k, r_k),
                 }

@@ -251,3 +251,28 @@ def test_store_references_refuses_an_unconditional_checkpoint(tiny_image_checkpo
     shutil.copy(tiny_image_checkpoint, path)
     with pytest.raises(StoreError, match="unconditional"):
         store_class_references(path)
+
+
+def test_wgan_eval_stores_and_prints_the_per_class_figures_of_a_conditional_mnist5k_checkpoint(tmp_path, capsys):
+    from training.eval_cli import main as eval_main
+
+    config = TrainConfig.model_validate(
+        {
+            "name": "tiny-mnist-cond",
+            "data": {"dataset": "mnist5k"},
+            "model": {"conditional": True, "generator": {"z_dim": 8, "width": 8}, "critic": {"width": 8}},
+            "train": {"iterations": 2, "batch_size": 16, "sample_every": 0, "threads": 1},
+            "eval": {"reference_samples": 32, "grid_size": 2, "quality_samples": 100},
+        }
+    )
+    path = train(config, tmp_path, device="cpu", progress=False)
+    at_training = load_checkpoint(path).metadata.training["final_metrics"]["class_quality"]
+    assert sum(row["samples"] for row in at_training["per_class"]) == 100
+    assert eval_main([str(path), "--samples", "60", "--store"]) == 0
+    stored = load_checkpoint(path).metadata.training["final_metrics"]
+    assert stored["quality"]["protocol"]["generated_samples"] == 60
+    per_class = stored["class_quality"]["per_class"]
+    assert [row["class"] for row in per_class] == list(range(10))
+    assert [(row["samples"], row["real_samples"]) for row in per_class] == [(6, 50)] * 10  # every class in turn
+    printed = capsys.readouterr().out
+    assert "accuracy on the requested class" in printed and printed.count("against its 50 held-out digits") == 10

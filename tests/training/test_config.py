@@ -118,6 +118,14 @@ def test_example_configs_load(name):
     assert cfg.name == name and cfg.data.dataset == name
 
 
+def test_the_conditional_bundled_recipe_is_the_unconditional_one_plus_conditioning():
+    plain = load_config(CONFIGS / "mnist5k.yaml").model_dump()
+    cond = load_config(CONFIGS / "mnist5k-cond.yaml").model_dump()
+    assert cond["name"] == "mnist5k-cond" and cond["model"]["conditional"] is True
+    cond["name"], cond["model"]["conditional"] = plain["name"], False
+    assert cond == plain
+
+
 def test_load_config_reports_bad_yaml_and_missing_files(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [unclosed\n")

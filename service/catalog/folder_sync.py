@@ -177,7 +177,7 @@ class ModelReloader:
             self._refuse(name, stamp, reason, keeping, report)
             return
         old = self._registry.replace(model)
-        self._metrics.model_info.labels(model.name, model.version, model.device, model.dtype).set(1)
+        self._metrics.show_model(model.name, model.version, model.device, model.dtype)
         if old is not None:
             self._forget_info(old)
             log.info("reloaded %s: version %s -> %s", name, old.version, model.version)
@@ -211,6 +211,6 @@ class ModelReloader:
 
     def _forget_info(self, old: ServedModel) -> None:
         try:
-            self._metrics.model_info.remove(old.name, old.version, old.device, old.dtype)
+            self._metrics.hide_model(old.name, old.version, old.device, old.dtype)
         except KeyError:
             pass

@@ -382,6 +382,18 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time so far of a server process and its live worker processes (its children), None where unreadable."""
+    own = process_cpu_seconds(pid)
+    if own is None:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return own + sum(process_cpu_seconds(int(child)) or 0.0 for child in children)
+
+
 def sample_requests(metrics_text: str) -> float:
     """`wgan_requests_total` of /v1/sample, every status."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -400,9 +412,9 @@ def measure_scenario(url: str, pid: int, concurrency: int, n: int, requests: int
     import httpx
 
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    before, requests_before, cpu_before = batch_histogram(text), sample_requests(text), process_cpu_seconds(pid)
+    before, requests_before, cpu_before = batch_histogram(text), sample_requests(text), tree_cpu_seconds(pid)
     load = run_load(url, concurrency, n, requests, seconds)
-    cpu_after = process_cpu_seconds(pid)
+    cpu_after = tree_cpu_seconds(pid)
     text = httpx.get(f"{url}/metrics", timeout=10).text
     served = sample_requests(text) - requests_before
     cpu_per_request = None
@@ -598,7 +610,7 @@ def main() -> None:
     scenarios = args.scenarios or (
         [(1, 1), (64, 1)] if args.quick else [(c, n) for n in (1, 16) for c in (1, 16, 64, 256)]
     )
-    torch_threads = max(1, (os.cpu_count() or 1) - 1)  # the service's default on CPU
+    torch_threads = max(1, (os.cpu_count() or 1) - 1)  # the default of a service of one process on CPU
     batch_sizes = warm_up_sizes(args.max_batch_size)
     load_before = os.getloadavg()
     server_flags = ["--max-batch-size", str(args.max_batch_size), "--max-queue-items", "100000", *args.serve_arg]

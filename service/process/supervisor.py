@@ -118,7 +118,11 @@ class Supervisor:
             self._state.create()
             self._listener = bind(self._settings.host, self._settings.port)
             log.info(
-                "serving http://%s:%d with %d worker processes", self._settings.host, self._settings.port, self._count
+                "serving http://%s:%d with %d worker processes (state folder %s)",
+                self._settings.host,
+                self._settings.port,
+                self._count,
+                self._state.root,
             )
             self._install_signals()
             for index in range(self._count):

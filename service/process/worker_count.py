@@ -8,17 +8,41 @@ owns the device: a second would hold a second copy of every model and contend fo
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 
 from service.settings import ServiceSettings
 
 
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity, which containers and `taskset` narrow)."""
+def available_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """Cores this process may use: its CPU affinity (which `taskset` and cpusets narrow), and no more than its
+    cgroup's CPU quota allows (a container's CPU limit, which the affinity does not show), rounded up."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = _cpu_quota(cgroup)
+    if quota is not None:
+        cores = min(cores, math.ceil(quota))
+    return max(1, cores)
+
+
+def _cpu_quota(cgroup: Path) -> float | None:
+    """The cgroup's CPU limit in cores (cgroup v2 `cpu.max`, else v1 `cpu.cfs_quota_us`), or None when unlimited."""
+    try:
+        fields = (cgroup / "cpu.max").read_text().split()
+        if len(fields) == 2 and fields[0] != "max":
+            return int(fields[0]) / int(fields[1])
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def worker_count(settings: ServiceSettings, device_type: str, cores: int) -> int:

@@ -43,10 +43,18 @@ class WorkerIdentity:
     wait_for_models: bool  # a replacement: accept connections only once its models are warm
 
 
+def _stop_this_process() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # drain as on SIGTERM: the server this worker belonged to is gone
+
+
 class WorkerLink:
-    def __init__(self, identity: WorkerIdentity, channel: socket.socket) -> None:
+    def __init__(
+        self, identity: WorkerIdentity, channel: socket.socket, orphaned: Callable[[], None] = _stop_this_process
+    ) -> None:
         self.identity = identity
         self._channel = channel
+        self._orphaned = orphaned
+        self._gone = False  # the channel ended
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[BroadcastResult]] = {}
@@ -81,14 +89,17 @@ class WorkerLink:
 
     async def reload_everywhere(self) -> BroadcastResult:
         """Have every worker rescan the models folder now; each worker's report, this one's included."""
-        if self._writer is None or self._writer.is_closing():
+        if self._gone or self._writer is None or self._writer.is_closing():
             raise SupervisorGoneError("the server is shutting down")
         request_id = next(self._ids)
         answer: asyncio.Future[BroadcastResult] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = answer
         try:
-            self._writer.write(encode({"op": "reload", "id": request_id}))
-            await self._writer.drain()
+            try:
+                self._writer.write(encode({"op": "reload", "id": request_id}))
+                await self._writer.drain()
+            except ConnectionError as exc:
+                raise SupervisorGoneError("the server is shutting down") from exc
             return await answer
         finally:
             self._pending.pop(request_id, None)
@@ -112,9 +123,10 @@ class WorkerLink:
                 if answer is not None and not answer.done():
                     scans = [WorkerScan.from_json(s) for s in message["scans"]]
                     answer.set_result(BroadcastResult(scans=scans, workers=int(message["workers"])))
+        self._gone = True
         self._fail_pending()
         log.warning("worker %d: the supervisor is gone; stopping", self.identity.index)
-        os.kill(os.getpid(), signal.SIGTERM)  # drain as on SIGTERM: the server this worker belonged to is gone
+        self._orphaned()
 
     async def _answer_scan(self, request_id: int, rescan: Rescan) -> None:
         try:

@@ -115,7 +115,8 @@ class ServiceSettings(BaseSettings):
     workers: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = Field(
         "auto",
         description="worker processes serving the one port, each with its own models and engines; auto: one per "
-        "core on the CPU (measured best), 1 on CUDA; 1 runs the server in this process alone",
+        "core on the CPU (the cores this process may use, a container's CPU limit included), 1 on CUDA; 1 runs the "
+        "server in this process alone",
     )
     playground: bool = Field(
         True, description="serve the playground page at / (samples, latent walks, scores; a client of /v1/*)"

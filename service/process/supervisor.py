@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+import torch
 from prometheus_client.multiprocess import mark_process_dead
 
 from service.process.worker_main import EXIT_STARTUP_FAILED, run_worker
@@ -112,6 +113,8 @@ class Supervisor:
         self._wake_w = -1
 
     def run(self) -> int:
+        if torch.cuda.is_initialized():  # a CUDA context cannot be used in a forked child
+            raise RuntimeError("CUDA was initialised before the workers were forked; this is a bug")
         if threading.active_count() > 1:
             log.warning("forking workers while %d threads run; they are not copied", threading.active_count())
         try:

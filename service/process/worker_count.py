@@ -1,9 +1,9 @@
 """How many worker processes `--workers auto` runs, and how many torch threads each gets.
 
-On the CPU a forward pass of a small generator leaves most of a core idle while one process parses HTTP, encodes
-images and runs its event loop; a process per core keeps every core busy (docs/performance.md, Worker processes,
-measured on 2 cores: two workers answer 1.35-1.5x what one does, three no more than two). On CUDA one process
-owns the device: a second would hold a second copy of every model and contend for the same GPU.
+On the CPU one process leaves a core partly idle: its event loop, encoders and forward passes take turns. A process
+per core can use every core; on 2 cores two workers answered up to 1.16 times what one did, at 6 to 15 % more CPU
+per request, and three workers only cost more (docs/performance.md, Worker processes). On CUDA one process owns the
+device: a second would hold a second copy of every model and contend for the same GPU.
 """
 
 from __future__ import annotations

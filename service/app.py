@@ -224,7 +224,8 @@ async def _load_then_watch(
         runtime.worker.mark_ready()
     loaded.set()
     if settings.reload_poll_s > 0:
-        await reloader.watch(settings.reload_poll_s)
+        worker = runtime.worker
+        await reloader.watch(settings.reload_poll_s, None if worker is None else worker.rescan_others)
 
 
 def _retire_in_background(model: ServedModel) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,12 +101,15 @@ class ModelReloader:
         async with self._lock:
             self._closed = True
 
-    async def watch(self, interval_s: float) -> None:
-        """Scan every `interval_s` seconds until cancelled."""
+    async def watch(self, interval_s: float, changed: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Scan every `interval_s` seconds until cancelled; after a scan that loaded or removed a model, await
+        `changed` (a worker process has the other workers rescan now rather than at their own next scan)."""
         while True:
             await asyncio.sleep(interval_s)
             try:
-                await self.scan(settle=True)
+                report = await self.scan(settle=True)
+                if changed is not None and (report.loaded or report.removed):
+                    await changed()
             except Exception:
                 log.exception("scanning %s failed; trying again in %g s", self._settings.models_dir, interval_s)
 

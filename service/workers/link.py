@@ -104,6 +104,14 @@ class WorkerLink:
         finally:
             self._pending.pop(request_id, None)
 
+    async def rescan_others(self) -> None:
+        """This worker's watcher found a change: every worker rescans now, so they swap within moments of each
+        other instead of each at its own next scan."""
+        try:
+            await self.reload_everywhere()
+        except SupervisorGoneError:
+            pass
+
     async def _read(self, reader: asyncio.StreamReader, rescan: Rescan) -> None:
         while True:
             line = await reader.readline()

@@ -386,6 +386,18 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time so far of a server process and its live worker processes (its children), None where unreadable."""
+    own = process_cpu_seconds(pid)
+    if own is None:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return own + sum(process_cpu_seconds(int(child)) or 0.0 for child in children)
+
+
 def sample_requests(metrics_text: str) -> float:
     """`wgan_requests_total` of /v1/sample, every status."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -404,9 +416,9 @@ def measure_scenario(url: str, pid: int, concurrency: int, n: int, requests: int
     import httpx
 
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    before, requests_before, cpu_before = batch_histogram(text), sample_requests(text), process_cpu_seconds(pid)
+    before, requests_before, cpu_before = batch_histogram(text), sample_requests(text), tree_cpu_seconds(pid)
     load = run_load(url, concurrency, n, requests, seconds)
-    cpu_after = process_cpu_seconds(pid)
+    cpu_after = tree_cpu_seconds(pid)
     text = httpx.get(f"{url}/metrics", timeout=10).text
     served = sample_requests(text) - requests_before
     cpu_per_request = None

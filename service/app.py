@@ -31,6 +31,7 @@ from service.api.middleware.body_limit import BodyLimitMiddleware
 from service.api.middleware.drain_gate import DrainMiddleware
 from service.api.middleware.request_metrics import RequestMetricsMiddleware
 from service.api.routes import admin, health, interpolate, models, playground, sample, score
+from service.api.routes.admin import scan_of
 from service.api.service_route import ServiceRoute
 from service.catalog.folder_sync import ModelReloader
 from service.catalog.registry import ModelRegistry, ServedModel
@@ -40,6 +41,8 @@ from service.metrics import ServiceMetrics
 from service.playground import load_assets
 from service.runtime import Drain, ServiceRuntime
 from service.settings import ServiceSettings
+from service.workers.link import WorkerLink
+from service.workers.messages import WorkerScan
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +116,15 @@ class ServiceApp(FastAPI):
         return self.openapi_schema
 
 
-def create_app(settings: ServiceSettings, drain: Drain | None = None) -> ServiceApp:
+def create_app(settings: ServiceSettings, drain: Drain | None = None, worker: WorkerLink | None = None) -> ServiceApp:
     """A new application with its own metrics registry; nothing is loaded until its lifespan starts.
 
     `drain`, when given, is the drain state the process running the app sets on SIGTERM (see `service.cli`).
+    `worker`, when given, makes the app one worker process of several (`service.process.supervisor`): metrics
+    are every worker's, `/readyz` waits for every worker, and a reload reaches every worker. A worker that
+    replaces one that died loads its models before the server accepts connections, so it never answers unready.
     """
-    metrics = ServiceMetrics()
+    metrics = ServiceMetrics(worker.identity.state.metrics if worker is not None else None)
     drain = drain if drain is not None else Drain()
 
     @asynccontextmanager
@@ -137,17 +143,28 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
             api_keys=[key.get_secret_value().encode() for key in settings.api_keys],
             admin_key=settings.admin_key.get_secret_value().encode() if settings.admin_key is not None else None,
             drain=drain,
+            worker=worker,
         )
         reloader = ModelReloader(settings, metrics, runtime.registry, runtime.codec_pool, device, dtype)
 
         async def abandon_queued() -> None:  # the drain timed out: answer every queued request 503 now
             await asyncio.to_thread(_stop_engines, runtime.registry.start_draining())
 
+        async def rescan() -> WorkerScan:  # the supervisor asks every worker to rescan (a reload broadcast)
+            return scan_of(await reloader.scan(settle=False), worker.index if worker is not None else 0)
+
         drain.on_abandon(abandon_queued)
-        loading = asyncio.create_task(_load_then_watch(runtime, reloader, device, dtype))
+        loaded = asyncio.Event()
+        loading = asyncio.create_task(_load_then_watch(runtime, reloader, device, dtype, loaded))
+        if worker is not None:
+            await worker.start(rescan)
+            if worker.identity.wait_for_models:
+                await loaded.wait()
         try:
             yield {"runtime": runtime, "reloader": reloader}
         finally:
+            if worker is not None:
+                await worker.close()
             runtime.registry.start_draining()
             await reloader.close()  # a scan still loading a file finishes that file first
             loading.cancel()
@@ -183,7 +200,11 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None) -> Service
 
 
 async def _load_then_watch(
-    runtime: ServiceRuntime, reloader: ModelReloader, device: torch.device, dtype: torch.dtype
+    runtime: ServiceRuntime,
+    reloader: ModelReloader,
+    device: torch.device,
+    dtype: torch.dtype,
+    loaded: asyncio.Event,
 ) -> None:
     settings = runtime.settings
     log.info("loading models from %s on %s/%s", settings.models_dir, device, dtype_name(dtype))
@@ -199,8 +220,12 @@ async def _load_then_watch(
         log.warning(warning)
     served = runtime.registry.all()
     log.info("ready: %d model(s): %s", len(served), ", ".join(m.name for m in served) or "none")
+    if runtime.worker is not None:
+        runtime.worker.mark_ready()
+    loaded.set()
     if settings.reload_poll_s > 0:
-        await reloader.watch(settings.reload_poll_s)
+        worker = runtime.worker
+        await reloader.watch(settings.reload_poll_s, None if worker is None else worker.rescan_others)
 
 
 def _retire_in_background(model: ServedModel) -> None:

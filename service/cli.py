@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import signal
 import sys
 import types
@@ -18,7 +19,9 @@ from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from service.inference.devices import DeviceError, resolve
+from service.process.supervisor import serve_workers
 from service.process.uvicorn_server import serve
+from service.process.worker_count import available_cores, threads_per_worker, worker_count
 from service.settings import ServiceSettings
 
 
@@ -96,8 +99,11 @@ def _exit_with(code: int) -> Callable[[int, FrameType | None], None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from_args(argv)
+    # Ask NVML, not the CUDA runtime, whether there is a GPU: the runtime, once touched, cannot be used in a
+    # forked child, and worker processes are forked from this one.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     try:
-        resolve(settings)
+        device, _ = resolve(settings)
     except DeviceError as exc:
         print(f"wgan-serve: {exc}", file=sys.stderr)
         return 2
@@ -109,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # share of the event loop's time under load.
     gc.collect()
     gc.freeze()
+    cores = available_cores()
+    workers = worker_count(settings, device.type, cores)
+    if workers > 1:
+        threads = threads_per_worker(settings, device.type, workers, cores)
+        return serve_workers(settings.model_copy(update={"torch_threads": threads}), workers)
     # The server drains on SIGTERM/SIGINT, then uvicorn re-raises the signal with these handlers in place: a
     # requested stop that drained cleanly exits 0 (SIGTERM) or 130 (Ctrl-C) instead of dying by the signal.
     signal.signal(signal.SIGTERM, _exit_with(0))

@@ -1,5 +1,5 @@
 """What the lifespan builds and every request reads: settings, metrics, the model registry, the codec threads,
-the keys and the drain state."""
+the keys, the drain state and, in a worker process, its link to the other workers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from service.catalog.registry import ModelRegistry
 from service.metrics import ServiceMetrics
 from service.settings import ServiceSettings
+from service.workers.link import WorkerLink
 
 
 class Drain:
@@ -84,3 +85,4 @@ class ServiceRuntime:
     api_keys: list[bytes]  # encoded once; compared in constant time by service.api.auth
     admin_key: bytes | None
     drain: Drain
+    worker: WorkerLink | None = None  # this process is one of several workers of one server (None: the only one)

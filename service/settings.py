@@ -109,8 +109,14 @@ class ServiceSettings(BaseSettings):
     torch_threads: int | None = Field(
         None,
         gt=0,
-        description="torch intra-op threads; default: on CPU one fewer than the cores (at least 1), leaving a core "
-        "to the event loop and encoders; on CUDA torch's own choice",
+        description="torch intra-op threads per worker process; default: on CPU one fewer than the cores (at least "
+        "1), leaving a core to the event loop and encoders, shared among the workers; on CUDA torch's own choice",
+    )
+    workers: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] = Field(
+        "auto",
+        description="worker processes serving the one port, each with its own models and engines; auto: one per "
+        "core on the CPU (the cores this process may use, a container's CPU limit included), 1 on CUDA; 1 runs the "
+        "server in this process alone",
     )
     playground: bool = Field(
         True, description="serve the playground page at / (samples, latent walks, scores; a client of /v1/*)"

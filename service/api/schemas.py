@@ -290,3 +290,5 @@ class ReloadResponse(BaseModel):
     unchanged: list[str]
     removed: list[str] = Field(description="models whose file is gone; no longer served")
     failed: list[RefusedCheckpoint]
+    workers: int = Field(description="server processes that rescanned the folder (the lists merge their reports)")
+    workers_total: int = Field(description="server processes serving; more than `workers` when one did not answer")

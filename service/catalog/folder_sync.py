@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,12 +101,15 @@ class ModelReloader:
         async with self._lock:
             self._closed = True
 
-    async def watch(self, interval_s: float) -> None:
-        """Scan every `interval_s` seconds until cancelled."""
+    async def watch(self, interval_s: float, changed: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Scan every `interval_s` seconds until cancelled; after a scan that loaded or removed a model, await
+        `changed` (a worker process has the other workers rescan now rather than at their own next scan)."""
         while True:
             await asyncio.sleep(interval_s)
             try:
-                await self.scan(settle=True)
+                report = await self.scan(settle=True)
+                if changed is not None and (report.loaded or report.removed):
+                    await changed()
             except Exception:
                 log.exception("scanning %s failed; trying again in %g s", self._settings.models_dir, interval_s)
 
@@ -170,7 +174,7 @@ class ModelReloader:
             self._refuse(name, stamp, reason, keeping, report)
             return
         old = self._registry.replace(model)
-        self._metrics.model_info.labels(model.name, model.version, model.device, model.dtype).set(1)
+        self._metrics.show_model(model.name, model.version, model.device, model.dtype)
         if old is not None:
             self._forget_info(old)
             log.info("reloaded %s: version %s -> %s", name, old.version, model.version)
@@ -204,6 +208,6 @@ class ModelReloader:
 
     def _forget_info(self, old: ServedModel) -> None:
         try:
-            self._metrics.model_info.remove(old.name, old.version, old.device, old.dtype)
+            self._metrics.hide_model(old.name, old.version, old.device, old.dtype)
         except KeyError:
             pass

@@ -35,6 +35,7 @@ from service.app import create_app
 from service.process.http_protocol import GuardedHttpToolsProtocol, guarded_protocol
 from service.runtime import Drain
 from service.settings import ServiceSettings
+from service.workers.link import WorkerLink
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,14 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, None)
 
 
-def serve(settings: ServiceSettings) -> None:
-    """Serve until a signal asks to stop, then drain and return."""
+def serve(settings: ServiceSettings, sock: socket.socket | None = None, worker: WorkerLink | None = None) -> bool:
+    """Serve until a signal asks to stop, then drain and return whether the server had started.
+
+    A worker process of several (`service.process.worker_main`) serves on the listening socket `sock` its
+    supervisor bound, and says which worker answered in an `X-Wgan-Worker` header."""
     drain = Drain()
     config = uvicorn.Config(
-        create_app(settings, drain),
+        create_app(settings, drain, worker),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -129,7 +133,10 @@ def serve(settings: ServiceSettings) -> None:
         # uvicorn annotates this int but only hands it to loop.call_later, which takes float seconds.
         timeout_keep_alive=settings.keep_alive_timeout_s,  # type: ignore[arg-type]  # a float works
         timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
+        headers=[] if worker is None else [("X-Wgan-Worker", str(worker.index))],
     )
-    DrainingServer(
+    server = DrainingServer(
         config, drain, settings.drain_timeout_s, settings.shutdown_delay_s, settings.keep_alive_timeout_s
-    ).run()
+    )
+    server.run(sockets=None if sock is None else [sock])
+    return server.started

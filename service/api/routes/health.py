@@ -24,12 +24,14 @@ async def healthz() -> Response:
     "/readyz",
     response_model=ReadyResponse,
     responses={503: {"model": ReadyResponse, "description": "loading, draining, or no model to serve"}},
-    summary="Readiness: 200 once every model is loaded and warmed up",
+    summary="Readiness: 200 once every model is loaded and warmed up (in every worker process)",
 )
 async def readyz(request: Request) -> Response:
     runtime = runtime_of(request)
     registry = runtime.registry
     state = Readiness.DRAINING if runtime.drain.draining else registry.state
+    if state is Readiness.READY and runtime.worker is not None and not runtime.worker.all_ready():
+        state = Readiness.LOADING  # this worker is ready, another is still loading (or being replaced)
     body = ReadyResponse(status=state.value, models=[m.name for m in registry.all()]).model_dump()
     if state is Readiness.READY:
         return json_response(body)

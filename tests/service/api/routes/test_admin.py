@@ -50,7 +50,14 @@ async def test_only_the_admin_key_opens_the_admin_api(folder: Path, caplog: pyte
             assert (await client.get("/v1/models", headers=ADMIN)).status_code == 401  # not an API key either
             ok = await client.post("/v1/admin/reload", headers=ADMIN)
             assert ok.status_code == 200
-            assert ok.json() == {"loaded": [], "unchanged": ["digits", "ring"], "removed": [], "failed": []}
+            assert ok.json() == {
+                "loaded": [],
+                "unchanged": ["digits", "ring"],
+                "removed": [],
+                "failed": [],
+                "workers": 1,
+                "workers_total": 1,
+            }
     assert ADMIN_KEY not in caplog.text and API_KEY not in caplog.text
 
 

@@ -12,7 +12,9 @@ for --rounds rounds, so that load from other processes falls on all of them alik
 beside every round. Each backend's pixels are checked against eager's (largest difference in 8-bit levels).
 
 GPU (--gpu): eager fp32, eager bf16, fp32 + CUDA graphs and bf16 + CUDA graphs at batch 1, 64 and 256 (the
-graphs captured for powers of two up to --max-batch-size), and their pixels against the CPU fp32 ones.
+graphs captured for powers of two up to --max-batch-size), and their pixels against the CPU fp32 ones, each under
+the service's CUDA settings (`configure_cuda_numerics`: deterministic cuDNN, no benchmark mode, no TF32 in fp32);
+then eager fp32 once more with cuDNN free to choose (deterministic off, benchmark on): the cost of determinism.
 
 Prints one JSON document (also written to --out) and a short table.
 """
@@ -98,15 +100,17 @@ def gpu_main(args: argparse.Namespace) -> dict[str, Any]:
 
     from models import latents_for_seeds, load_checkpoint
     from service.inference import ForwardOptions, ModelRunner, warm_up_sizes
+    from service.inference.devices import configure_cuda_numerics
 
     if not torch.cuda.is_available():
         raise SystemExit("--gpu needs a CUDA device; torch sees none")
     device = torch.device("cuda")
-    configs = {
-        "eager_fp32": (torch.float32, False),
-        "eager_bf16": (torch.bfloat16, False),
-        "graphs_fp32": (torch.float32, True),
-        "graphs_bf16": (torch.bfloat16, True),
+    configs = {  # name: (dtype, CUDA graphs, cuDNN deterministic as the service runs it)
+        "eager_fp32": (torch.float32, False, True),
+        "eager_bf16": (torch.bfloat16, False, True),
+        "graphs_fp32": (torch.float32, True, True),
+        "graphs_bf16": (torch.bfloat16, True, True),
+        "eager_fp32_cudnn_free": (torch.float32, False, False),
     }
     batch_sizes = [b for b in (1, 64, 256) if b <= args.max_batch_size]
     result: dict[str, Any] = {"gpu": torch.cuda.get_device_name(device), "configs": {}}
@@ -114,7 +118,11 @@ def gpu_main(args: argparse.Namespace) -> dict[str, Any]:
         cpu_runner = ModelRunner(load_checkpoint(args.checkpoint), torch.device("cpu"), torch.float32)
         check = latents_for_seeds(range(batch_sizes[-1]), cpu_runner.z_dim)  # [B, z_dim]
         reference = cpu_runner.generate(check)
-        for name, (dtype, graphs) in configs.items():
+        for name, (dtype, graphs, deterministic) in configs.items():
+            configure_cuda_numerics(device, dtype)  # what the service sets for this dtype
+            if not deterministic:
+                torch.backends.cudnn.deterministic = False
+                torch.backends.cudnn.benchmark = True
             started = time.perf_counter()
             options = ForwardOptions(args.backend, graphs, args.max_batch_size)
             runner = ModelRunner(load_checkpoint(args.checkpoint), device, dtype, options)
@@ -127,6 +135,7 @@ def gpu_main(args: argparse.Namespace) -> dict[str, Any]:
             result["configs"][name] = {
                 "dtype": str(dtype).removeprefix("torch."),
                 "cuda_graphs": graphs,
+                "cudnn_deterministic": deterministic,
                 "ready_s": round(ready_s, 2),
                 "images_per_s": rates,
                 "max_level_diff_vs_cpu_fp32": _level_diff(runner.generate(check), reference),

@@ -15,6 +15,7 @@ supports; pytorch issues #47562 and #63812 show what goes wrong otherwise).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from dataclasses import dataclass
 
@@ -59,12 +60,21 @@ def shutdown(ctx: DistContext) -> None:
         dist.destroy_process_group()
 
 
+# torch 2.13 named DDP's per-forward buffer broadcast `forward_sync_buffers`; before, only `broadcast_buffers` (now
+# deprecated) existed, and turning it off also left the buffers out of DDP's initial sync.
+_FORWARD_SYNC_BUFFERS = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+
+
 def wrap(module: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
     """DDP around `module` for more than one rank (buffers synced by `sync_buffers` instead), else `module`."""
     if not ctx.enabled:
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
+    if _FORWARD_SYNC_BUFFERS:
+        return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
+    wrapped = DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+    sync_buffers(module, ctx)  # the initial sync that broadcast_buffers=False leaves out
+    return wrapped
 
 
 def unwrap(module: nn.Module) -> nn.Module:

@@ -75,20 +75,22 @@ def _export_dynamo(module: nn.Module, examples: tuple[torch.Tensor, ...]) -> byt
         raise BackendUnavailableError("the dynamo ONNX exporter needs onnxscript: pip install 'wgan-serve[onnx]'")
     for name, level in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(level)
-    warnings.filterwarnings("ignore", message="Saving ONNX model to a BytesIO", category=DeprecationWarning)
     batch = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
-    buffer = io.BytesIO()
-    torch.onnx.export(
+    # No file argument: the exporter returns the program, serialised here. (Saving to a BytesIO fails on torch 2.7,
+    # whose exporter hands the destination to onnxscript as a path.)
+    program = torch.onnx.export(
         module,
         examples,
-        buffer,  # type: ignore[arg-type]  # as above
         input_names=list(_INPUT_NAMES[: len(examples)]),
         output_names=["outputs"],
         dynamic_shapes=tuple({0: batch} for _ in examples),
         dynamo=True,
         verbose=False,
     )
-    return buffer.getvalue()
+    if program is None:  # (the dynamo exporter always returns its program; the annotation covers the other one)
+        raise RuntimeError("the dynamo ONNX exporter returned no program")
+    model: bytes = program.model_proto.SerializeToString()
+    return model
 
 
 def export_onnx(module: nn.Module, item_shape: tuple[int, ...], label_shape: tuple[int, ...] | None = None) -> bytes:

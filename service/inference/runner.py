@@ -15,6 +15,7 @@ from models import Checkpoint, ImageGeneratorConfig, from_uint8, to_uint8
 from service.inference.backends import resolve_backend, with_backend
 from service.inference.buckets import bucket_sizes
 from service.inference.cuda_graphs import GraphedForward
+from service.inference.host_buffers import HostBuffers, allocate_pinned
 from service.settings import Backend
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,10 @@ class ModelRunner:
         self._cuda = device.type == "cuda"
         self._graphed: GraphedForward | None = None
         self._staging: torch.Tensor | None = None
+        # Pinned buffers for the outputs copied off the device, reused once the arrays handed out are gone.
+        self._host_buffers: HostBuffers | None = (
+            HostBuffers(options.max_batch_size, allocate_pinned) if self._cuda else None
+        )
         self.closed = False
         # Each model's work goes to its own stream, so models served from one GPU overlap instead of queueing on
         # the default stream one after another. Every batch runs from the engine's one worker thread, start to
@@ -139,14 +144,13 @@ class ModelRunner:
         return x
 
     def _to_host(self, y: torch.Tensor) -> np.ndarray:
-        if self._cuda:
-            host = torch.empty(y.shape, dtype=y.dtype, pin_memory=True)
-            # A fresh pinned block per batch, from torch's caching host allocator (which reuses freed blocks once
-            # their copies are done): the array goes to the codec pool while this worker moves on, so one buffer
-            # reused for every batch would need a second copy.
+        if self._host_buffers is not None:
+            # The array goes to the engine and the codec pool while this worker moves on: its pinned buffer is
+            # reused only once the array and its slices are gone.
+            host, array = self._host_buffers.lend(tuple(y.shape), y.dtype)
             host.copy_(y, non_blocking=True)
             torch.cuda.current_stream(self.device).synchronize()
-            return host.numpy()
+            return array
         return y.numpy()
 
     def _latents_to_device(self, z: torch.Tensor) -> torch.Tensor:
@@ -215,6 +219,7 @@ class ModelRunner:
             self._graphed.close()
             self._graphed = None
         self._staging = None
+        self._host_buffers = None
         self.generator.to(device="meta")
         self.critic.to(device="meta")
         if self._cuda:

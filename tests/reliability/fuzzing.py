@@ -1,13 +1,18 @@
 """Schemathesis against a running server's own OpenAPI document: every operation, valid and invalid inputs.
 
-Each generated case is sent over HTTP and its response checked: no 5xx, a status the document declares, the
-declared content type, headers and body schema, and invalid input refused with a 4xx. Failures are collected
-(not raised), so one run reports every distinct problem with the request that showed it.
+Two ways of making cases, as the CLI's phases: `fuzz` draws them at random (Hypothesis, the fuzzing phase), and
+`cover` walks schemathesis' coverage phase, its deterministic boundary and edge cases of every part of the
+document (each limit and one past it, each required part left out, each type swapped, each enum's values and
+one outside them, methods the path does not have). Each case is sent over HTTP and its response checked: no 5xx,
+a status the document declares, the declared content type, headers and body schema, and invalid input refused
+with a 4xx. Failures are collected (not raised), so one run reports every distinct problem with the request that
+showed it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +26,9 @@ from schemathesis.checks import CheckFunction, is_check_class, load_all_checks
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Err
 from schemathesis.core.transport import Response
+from schemathesis.generation.drivers import CoverageGenerator
+from schemathesis.generation.feedback import FeedbackSources
+from schemathesis.generation.overrides import Override
 
 load_all_checks()
 # Every check schemathesis has, the CLI's `--checks all` (all of them plain functions in this version).
@@ -76,16 +84,67 @@ class FuzzReport:
 
 def fuzz(base_url: str, examples: int, headers: dict[str, str] | None = None) -> FuzzReport:
     """Up to `examples` positive and `examples` negative cases per operation of the document at base_url."""
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     report = FuzzReport()
     with requests.Session() as session:
-        for result in schema.get_all_operations():
-            if isinstance(result, Err):
-                raise result.err()  # an operation the document describes in a way schemathesis cannot read
-            operation = result.ok()
+        for operation in _operations(base_url):
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 _fuzz_operation(operation, mode, base_url, session, headers, examples, report)
     return report
+
+
+def cover(base_url: str, headers: dict[str, str] | None = None) -> FuzzReport:
+    """Every case of schemathesis' coverage phase, positive and negative, for each operation of the document.
+
+    The cases are the ones `st run --phases coverage` sends (its own generator, driven here without the CLI's
+    engine), in its order; `headers` are added to each as the CLI's `--header` adds them.
+    """
+    report = FuzzReport()
+    override = Override(headers=dict(headers or {}))
+    with requests.Session() as session:
+        for operation in _operations(base_url):
+            label = f"{operation.method.upper()} {operation.path}"
+            generator = CoverageGenerator(
+                operation=operation,
+                generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+                generation_config=operation.schema.config.generation_for(operation=operation, phase="coverage"),
+                auth_storage=None,
+                override=override,
+                feedback=FeedbackSources(),
+            )
+            for case in generator:
+                _send(case, label, base_url, session, None, report)
+    return report
+
+
+def _operations(base_url: str) -> Iterator[APIOperation]:
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()  # an operation the document describes in a way schemathesis cannot read
+        yield result.ok()
+
+
+def _send(
+    case: schemathesis.Case,
+    label: str,
+    base_url: str,
+    session: requests.Session,
+    headers: dict[str, str] | None,
+    report: FuzzReport,
+) -> None:
+    """Send one case and check its answer with every check, recording the first failure of each kind."""
+    response = case.call(base_url=base_url, session=session, headers=headers, timeout=30)
+    report.cases[label] += 1
+    report.statuses[response.status_code] += 1
+    try:
+        excluded = [POSITIVE_DATA_ACCEPTANCE] if _model_dependent(label, response) else []
+        case.validate_response(response, checks=CHECKS, excluded_checks=excluded, headers=headers)
+    except FailureGroup as group:
+        for failure in group.exceptions:
+            key = f"{label}: {failure.title}"
+            report.failures.setdefault(
+                key, f"{failure.message}\n{case.as_curl_command()}\n-> {response.status_code} {response.text[:300]}"
+            )
 
 
 def _fuzz_operation(
@@ -109,18 +168,7 @@ def _fuzz_operation(
         suppress_health_check=list(HealthCheck),
     )
     def send(case: schemathesis.Case) -> None:
-        response = case.call(base_url=base_url, session=session, headers=headers, timeout=30)
-        report.cases[label] += 1
-        report.statuses[response.status_code] += 1
-        try:
-            excluded = [POSITIVE_DATA_ACCEPTANCE] if _model_dependent(label, response) else []
-            case.validate_response(response, checks=CHECKS, excluded_checks=excluded, headers=headers)
-        except FailureGroup as group:
-            for failure in group.exceptions:
-                key = f"{label}: {failure.title}"
-                report.failures.setdefault(
-                    key, f"{failure.message}\n{case.as_curl_command()}\n-> {response.status_code} {response.text[:300]}"
-                )
+        _send(case, label, base_url, session, headers, report)
 
     try:
         send()

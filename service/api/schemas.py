@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from models import SEED_MAX, SEED_MIN
+from models import MAX_POINT_DIM, MAX_Z_DIM, SEED_MAX, SEED_MIN
 
 
 def _whole_float_as_int(value: Any) -> Any:
@@ -186,7 +186,9 @@ class InterpolationPoint(_Request):
     model_config = ConfigDict(json_schema_extra=_exactly_one(("seed", "integer"), ("latent", "array")))
 
     seed: Seed | None = None
-    latent: list[FiniteFloat] | None = Field(None, min_length=1, description="exactly z_dim finite numbers")
+    latent: list[FiniteFloat] | None = Field(
+        None, min_length=1, max_length=MAX_Z_DIM, description="exactly z_dim finite numbers"
+    )
     label: Label | None = Field(
         None,
         description="class-conditional models (required there): the keyframe's class; between two keyframes the "
@@ -235,7 +237,9 @@ class ScoreRequest(_Request):
     images: list[Annotated[str, Field(min_length=1)]] | None = Field(
         None, min_length=1, description="base64 PNG, JPEG or WebP (image models)"
     )
-    points: list[list[FiniteFloat]] | None = Field(None, min_length=1, description="coordinates (point models)")
+    points: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_POINT_DIM)]] | None = Field(
+        None, min_length=1, description="coordinates (point models): data_dim numbers each"
+    )
     resize: Literal["error", "fit"] = Field("error", description="fit: resize images to the model's size")
     labels: list[Label | None] | None = Field(
         None,

@@ -42,6 +42,10 @@ REFUSED_JSON = [
     ("/v1/score", {"images": [""]}),
     ("/v1/score", {"images": ["AAAA"], "points": [[0.0, 0.0]]}),
     ("/v1/score", {}),
+    # No model has a point of no coordinates or more than 64, or a latent of more than 4096 numbers.
+    ("/v1/score", {"points": [[]]}),
+    ("/v1/score", {"points": [[0.0] * 65]}),
+    ("/v1/interpolate", {"points": [{"latent": [0.0] * 4097}, {"seed": 2}]}),
 ]
 
 

@@ -204,7 +204,9 @@ class InterpolationPoint(_Request):
 
 class InterpolateRequest(_Request):
     model: str | None = None
-    points: list[InterpolationPoint] = Field(min_length=2, description="2..K key points, walked in order")
+    points: list[InterpolationPoint] = Field(
+        min_length=2, description="2..K key points, walked in order", examples=[[{"seed": 1}, {"seed": 2}]]
+    )
     steps: Integer = Field(8, ge=2, description="frames per segment counting both ends")
     method: Literal["slerp", "lerp"] = "slerp"
     truncation: Truncation | None = None

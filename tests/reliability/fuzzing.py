@@ -65,6 +65,7 @@ def _model_dependent(label: str, response: Response) -> bool:
 @dataclass
 class FuzzReport:
     cases: Counter[str] = field(default_factory=Counter)  # "METHOD /path" -> cases sent
+    answered: Counter[str] = field(default_factory=Counter)  # "METHOD /path" -> cases answered 2xx
     statuses: Counter[int] = field(default_factory=Counter)
     failures: dict[str, str] = field(default_factory=dict)  # first failure of each kind -> its report
 
@@ -76,6 +77,7 @@ class FuzzReport:
         return {
             "cases": self.total,
             "per_operation": dict(self.cases),
+            "answered_2xx": dict(self.answered),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "failures": len(self.failures),
             "server_errors": sum(v for k, v in self.statuses.items() if k >= 500),
@@ -136,6 +138,8 @@ def _send(
     response = case.call(base_url=base_url, session=session, headers=headers, timeout=30)
     report.cases[label] += 1
     report.statuses[response.status_code] += 1
+    if 200 <= response.status_code < 300:
+        report.answered[label] += 1
     try:
         excluded = [POSITIVE_DATA_ACCEPTANCE] if _model_dependent(label, response) else []
         case.validate_response(response, checks=CHECKS, excluded_checks=excluded, headers=headers)

@@ -122,6 +122,16 @@ class SampleRequest(_Request):
                         "required": ["label", "labels"],
                         "properties": {"label": {"type": ["integer", "string"]}, "labels": {"type": "array"}},
                     },
+                    # A grid is one PNG: no other format (json is for point models, which have no grid), and
+                    # no latents.
+                    {
+                        "required": ["grid", "format"],
+                        "properties": {"grid": {"const": True}, "format": {"enum": ["jpeg", "webp", "npy", "json"]}},
+                    },
+                    {
+                        "required": ["grid", "return_latents"],
+                        "properties": {"grid": {"const": True}, "return_latents": {"const": True}},
+                    },
                 ]
             }
         }
@@ -136,7 +146,9 @@ class SampleRequest(_Request):
         None, description="png (default for image models), jpeg, webp, npy; json (default) or npy for point models"
     )
     return_latents: bool = False
-    grid: bool = Field(False, description="return one PNG tiling all images instead of JSON")
+    grid: bool = Field(
+        False, description="return one PNG tiling all images instead of JSON (image models; format png, no latents)"
+    )
     label: Label | None = Field(
         None,
         description="class-conditional models: the class of every image (an index or a name); not with `labels`",

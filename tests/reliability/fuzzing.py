@@ -11,6 +11,7 @@ showed it.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,30 +37,43 @@ CHECKS: list[CheckFunction] = [c for c in CHECK_REGISTRY.get_all() if not is_che
 assert len(CHECKS) == len(CHECK_REGISTRY.get_all())
 POSITIVE_DATA_ACCEPTANCE = next(c for c in CHECKS if c.__name__ == "positive_data_acceptance")
 
-# Refusals that depend on which model a request reaches, or on the bytes of an image, which one document for
-# every model cannot state: a latent of another length than the model's z_dim, images sent to a point model (or
-# points to an image model), a format or label the model does not have (invalid_request); strings that are not
-# base64, bytes that are not an image, images of another size or too many pixels; and an interpolation whose
-# frame count (K-1)(steps-1)+1 exceeds the limit though K and steps each do not. For these (operation, error
-# code) the "schema-valid request rejected" check is skipped; every other check still runs, and any other
-# refusal of schema-valid input fails the run.
+# Refusals of schema-valid input that one document for every model cannot state, each (operation, error code,
+# a pattern of the error's message; None: any message). For these the "schema-valid request rejected" check is
+# skipped; every other check still runs, and any other refusal of schema-valid input fails the run.
+# - What depends on the model a request reaches: a latent of another length than its z_dim, a point of another
+#   length than its data_dim, images sent to a point model (or points to an image model), a format or a grid the
+#   model's kind lacks, a label sent to an unconditional model, none sent to a conditional one, or a class it
+#   does not have.
+# - What depends on an image's bytes: strings that are not base64, bytes that are not an image, images of another
+#   size or too many pixels.
+# - Counts across fields, which JSON Schema cannot compare: `labels` not one per image, `seed + n - 1` past the
+#   largest seed, an interpolation whose frame count (K-1)(steps-1)+1 exceeds the limit though K and steps each
+#   do not (stated in the document in words).
+_MODEL_KIND = r"generates points|format json is for point models|scores points|scores images"
+_MODEL_SHAPE = r"this model's z_dim is|this model's points have"
+_MODEL_CLASSES = r"is not class-conditional|is class-conditional|this model has no class"
+_CROSS_FIELD_COUNTS = r"labels for \d+ images|seed \+ n - 1 must stay"
 _IMAGE_CONTENT = ("invalid_base64", "unsupported_image", "corrupt_image", "image_too_large", "wrong_image_size")
-MODEL_DEPENDENT = {
-    ("POST /v1/sample", "invalid_request"),
-    ("POST /v1/interpolate", "invalid_request"),
-    ("POST /v1/interpolate", "limit_exceeded"),
-    ("POST /v1/score", "invalid_request"),
-    ("POST /v1/score", "unsupported_media_type"),
-    *(("POST /v1/score", code) for code in _IMAGE_CONTENT),
+MODEL_DEPENDENT: dict[tuple[str, str], str | None] = {
+    ("POST /v1/sample", "invalid_request"): f"{_MODEL_KIND}|{_MODEL_CLASSES}|{_CROSS_FIELD_COUNTS}",
+    ("POST /v1/interpolate", "invalid_request"): f"{_MODEL_KIND}|{_MODEL_SHAPE}|{_MODEL_CLASSES}",
+    ("POST /v1/interpolate", "limit_exceeded"): None,
+    ("POST /v1/score", "invalid_request"): f"{_MODEL_KIND}|{_MODEL_SHAPE}|{_MODEL_CLASSES}|{_CROSS_FIELD_COUNTS}",
+    ("POST /v1/score", "unsupported_media_type"): None,
+    **{("POST /v1/score", code): None for code in _IMAGE_CONTENT},
 }
 
 
 def _model_dependent(label: str, response: Response) -> bool:
     try:
-        code = response.json()["error"]["code"]
+        error = response.json()["error"]
+        code, message = error["code"], error["message"]
     except (ValueError, KeyError, TypeError):
         return False
-    return 400 <= response.status_code < 500 and (label, code) in MODEL_DEPENDENT
+    if not 400 <= response.status_code < 500 or (label, code) not in MODEL_DEPENDENT:
+        return False
+    pattern = MODEL_DEPENDENT[(label, code)]
+    return pattern is None or re.search(pattern, message) is not None
 
 
 @dataclass

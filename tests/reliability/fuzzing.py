@@ -111,8 +111,8 @@ def fuzz(base_url: str, examples: int, headers: dict[str, str] | None = None) ->
 def cover(base_url: str, headers: dict[str, str] | None = None) -> FuzzReport:
     """Every case of schemathesis' coverage phase, positive and negative, for each operation of the document.
 
-    The cases are the ones `st run --phases coverage` sends (its own generator, driven here without the CLI's
-    engine), in its order; `headers` are added to each as the CLI's `--header` adds them.
+    The cases come from the generator behind `st run --phases coverage` (driven here without the CLI's engine,
+    and without its stop at an operation's first failure); `headers` are added to each as `--header` adds them.
     """
     report = FuzzReport()
     override = Override(headers=dict(headers or {}))

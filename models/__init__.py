@@ -12,6 +12,8 @@ from models.checkpoint import (
     save_checkpoint,
 )
 from models.configs import (
+    MAX_POINT_DIM,
+    MAX_Z_DIM,
     CriticConfig,
     GeneratorConfig,
     ImageCriticConfig,
@@ -25,6 +27,8 @@ from models.pixels import from_uint8, to_uint8
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_POINT_DIM",
+    "MAX_Z_DIM",
     "SEED_MAX",
     "SEED_MIN",
     "Checkpoint",

@@ -116,6 +116,8 @@ class CheckpointMetadata(BaseModel):
                 raise ValueError(f"the networks have {g.n_classes} classes but the metadata names {self.n_classes}")
             if self.classes is not None and len(set(self.classes)) != len(self.classes):
                 raise ValueError("class names must be distinct")
+            if self.classes is not None and not all(self.classes):
+                raise ValueError("class names must be non-empty")
         elif isinstance(g, PointGeneratorConfig) and isinstance(c, PointCriticConfig):
             if g.out_dim != c.in_dim:
                 raise ValueError("point generator out_dim and critic in_dim differ")

@@ -17,6 +17,11 @@ from pydantic import (
     model_validator,
 )
 
+# The largest latent any generator has, and the most coordinates a point model's points have: the bounds a
+# request's latents and points can be checked against before a model is chosen.
+MAX_Z_DIM = 4096
+MAX_POINT_DIM = 64
+
 CriticNorm = Literal["none", "layer", "instance", "spectral", "batch"]
 GeneratorNorm = Literal["batch", "none"]
 ImageArch = Literal["dcgan", "resnet"]
@@ -64,7 +69,7 @@ class ImageGeneratorConfig(_ImageConfig):
 
     kind: Literal["image"] = "image"
     arch: ImageArch = "dcgan"
-    z_dim: int = Field(128, ge=1, le=4096)
+    z_dim: int = Field(128, ge=1, le=MAX_Z_DIM)
     channels: Literal[1, 3] = 1
     resolution: Resolution = 32
     width: int = Field(64, ge=4, le=1024, description="channels of the last hidden block; earlier blocks double it")
@@ -113,17 +118,17 @@ class PointGeneratorConfig(_Frozen):
     """MLP generator for 2-D point data."""
 
     kind: Literal["points"] = "points"
-    z_dim: int = Field(2, ge=1, le=4096)
+    z_dim: int = Field(2, ge=1, le=MAX_Z_DIM)
     hidden: int = Field(512, ge=1, le=8192)
     depth: int = Field(3, ge=1, le=16)
-    out_dim: int = Field(2, ge=1, le=64)
+    out_dim: int = Field(2, ge=1, le=MAX_POINT_DIM)
 
 
 class PointCriticConfig(_Frozen):
     """MLP critic for 2-D point data."""
 
     kind: Literal["points"] = "points"
-    in_dim: int = Field(2, ge=1, le=64)
+    in_dim: int = Field(2, ge=1, le=MAX_POINT_DIM)
     hidden: int = Field(512, ge=1, le=8192)
     depth: int = Field(3, ge=1, le=16)
     norm: Literal["none", "layer", "spectral", "batch"] = "none"

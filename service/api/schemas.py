@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from models import SEED_MAX, SEED_MIN
+from models import MAX_POINT_DIM, MAX_Z_DIM, SEED_MAX, SEED_MIN
 
 
 def _whole_float_as_int(value: Any) -> Any:
@@ -122,6 +122,16 @@ class SampleRequest(_Request):
                         "required": ["label", "labels"],
                         "properties": {"label": {"type": ["integer", "string"]}, "labels": {"type": "array"}},
                     },
+                    # A grid is one PNG: no other format (json is for point models, which have no grid), and
+                    # no latents.
+                    {
+                        "required": ["grid", "format"],
+                        "properties": {"grid": {"const": True}, "format": {"enum": ["jpeg", "webp", "npy", "json"]}},
+                    },
+                    {
+                        "required": ["grid", "return_latents"],
+                        "properties": {"grid": {"const": True}, "return_latents": {"const": True}},
+                    },
                 ]
             }
         }
@@ -136,7 +146,9 @@ class SampleRequest(_Request):
         None, description="png (default for image models), jpeg, webp, npy; json (default) or npy for point models"
     )
     return_latents: bool = False
-    grid: bool = Field(False, description="return one PNG tiling all images instead of JSON")
+    grid: bool = Field(
+        False, description="return one PNG tiling all images instead of JSON (image models; format png, no latents)"
+    )
     label: Label | None = Field(
         None,
         description="class-conditional models: the class of every image (an index or a name); not with `labels`",
@@ -186,7 +198,9 @@ class InterpolationPoint(_Request):
     model_config = ConfigDict(json_schema_extra=_exactly_one(("seed", "integer"), ("latent", "array")))
 
     seed: Seed | None = None
-    latent: list[FiniteFloat] | None = Field(None, min_length=1, description="exactly z_dim finite numbers")
+    latent: list[FiniteFloat] | None = Field(
+        None, min_length=1, max_length=MAX_Z_DIM, description="exactly z_dim finite numbers"
+    )
     label: Label | None = Field(
         None,
         description="class-conditional models (required there): the keyframe's class; between two keyframes the "
@@ -202,7 +216,9 @@ class InterpolationPoint(_Request):
 
 class InterpolateRequest(_Request):
     model: str | None = None
-    points: list[InterpolationPoint] = Field(min_length=2, description="2..K key points, walked in order")
+    points: list[InterpolationPoint] = Field(
+        min_length=2, description="2..K key points, walked in order", examples=[[{"seed": 1}, {"seed": 2}]]
+    )
     steps: Integer = Field(8, ge=2, description="frames per segment counting both ends")
     method: Literal["slerp", "lerp"] = "slerp"
     truncation: Truncation | None = None
@@ -235,7 +251,9 @@ class ScoreRequest(_Request):
     images: list[Annotated[str, Field(min_length=1)]] | None = Field(
         None, min_length=1, description="base64 PNG, JPEG or WebP (image models)"
     )
-    points: list[list[FiniteFloat]] | None = Field(None, min_length=1, description="coordinates (point models)")
+    points: list[Annotated[list[FiniteFloat], Field(min_length=1, max_length=MAX_POINT_DIM)]] | None = Field(
+        None, min_length=1, description="coordinates (point models): data_dim numbers each"
+    )
     resize: Literal["error", "fit"] = Field("error", description="fit: resize images to the model's size")
     labels: list[Label | None] | None = Field(
         None,

@@ -109,6 +109,8 @@ def test_classes_must_match_the_networks(tmp_path):
         _save(tmp_path / "b.safetensors", *_configs("dcgan", 0), CLASSES)
     with pytest.raises(ValueError, match="distinct"):
         _save(tmp_path / "c.safetensors", gen_cfg, crit_cfg, ["a", "a", "b"])
+    with pytest.raises(ValueError, match="non-empty"):  # every class can be asked for by name
+        _save(tmp_path / "e.safetensors", gen_cfg, crit_cfg, ["a", "", "b"])
     # A header edited to drop the classes of a conditional model is refused when loading.
     path = tmp_path / "d.safetensors"
     _save(path, gen_cfg, crit_cfg, CLASSES)

@@ -42,6 +42,14 @@ REFUSED_JSON = [
     ("/v1/score", {"images": [""]}),
     ("/v1/score", {"images": ["AAAA"], "points": [[0.0, 0.0]]}),
     ("/v1/score", {}),
+    # No model has a point of no coordinates or more than 64, or a latent of more than 4096 numbers.
+    ("/v1/score", {"points": [[]]}),
+    ("/v1/score", {"points": [[0.0] * 65]}),
+    ("/v1/interpolate", {"points": [{"latent": [0.0] * 4097}, {"seed": 2}]}),
+    # A grid is one PNG, without latents.
+    ("/v1/sample", {"seeds": [1, 2], "grid": True, "format": "jpeg"}),
+    ("/v1/sample", {"seeds": [1, 2], "grid": True, "format": "json"}),
+    ("/v1/sample", {"seeds": [1, 2], "grid": True, "return_latents": True}),
 ]
 
 
@@ -58,6 +66,8 @@ def test_what_the_document_allows_is_served(server: Replica) -> None:
     for path, body in [
         ("/v1/sample", {"seeds": [1, 2], "seed": None, "n": None}),
         ("/v1/sample", {"seeds": [1, 2], "label": None, "labels": None}),
+        ("/v1/sample", {"seeds": [1, 2], "grid": True, "format": "png", "return_latents": False}),
+        ("/v1/sample", {"seeds": [1, 2], "grid": False, "format": "jpeg", "return_latents": True}),
         ("/v1/interpolate", {"points": [{"seed": 1, "latent": None}, {"seed": 2}], "steps": 3}),
     ]:
         assert body_schema(spec, path, "application/json").is_valid(body), body

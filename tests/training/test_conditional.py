@@ -106,6 +106,12 @@ def test_npz_takes_an_optional_label_array(tmp_path):
     np.savez(tmp_path / "short.npz", images=images, y=y[:10])
     with pytest.raises(DataError, match="one label per sample"):
         load_dataset(DataConfig(dataset=f"npz:{tmp_path / 'short.npz'}", resolution=8))
+    np.savez(tmp_path / "unnamed.npz", images=images, y=y, classes=np.array(["a", "", "c", "d"]))
+    with pytest.raises(DataError, match="empty class name"):
+        load_dataset(DataConfig(dataset=f"npz:{tmp_path / 'unnamed.npz'}", resolution=8))
+    np.savez(tmp_path / "twice.npz", images=images, y=y, classes=np.array(["a", "b", "a", "d"]))
+    with pytest.raises(DataError, match="distinct"):
+        load_dataset(DataConfig(dataset=f"npz:{tmp_path / 'twice.npz'}", resolution=8))
 
 
 def _config(iterations: int, **model: object) -> TrainConfig:

@@ -97,6 +97,10 @@ def _read_labels(
         if names.ndim != 1 or names.dtype.kind != "U":
             raise DataError(f"npz dataset {path}: 'classes' must be a 1-D array of strings")
         classes = [str(name) for name in names]
+        if not all(classes):
+            raise DataError(f"npz dataset {path}: 'classes' has an empty class name; every class needs a name")
+        if len(set(classes)) != len(classes):
+            raise DataError(f"npz dataset {path}: 'classes' names a class twice; class names must be distinct")
         if top >= len(classes):
             raise DataError(f"npz dataset {path}: label {top} but only {len(classes)} class names")
     else:

@@ -12,6 +12,7 @@ so the baseline is not the cold process).
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import subprocess
@@ -49,11 +50,20 @@ class LoadPlan:
 
 
 def rss_kib(pid: int) -> int:
-    """Resident set size of a process, from /proc/PID/status (kB)."""
+    """Resident set size of a process and of every process below it (a server's supervisor and its workers), from
+    /proc/PID/status (kB)."""
+    total = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for process {pid}")
+            total = int(line.split()[1])
+            break
+    else:
+        raise RuntimeError(f"no VmRSS for process {pid}")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError, RuntimeError):  # a process that has just exited holds none
+                total += rss_kib(int(child))
+    return total
 
 
 def run_generator(url: str, out: Path, requests: int, concurrency: int, first_seed: int, max_seconds: float) -> dict:

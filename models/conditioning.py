@@ -85,3 +85,27 @@ def class_scores(base: torch.Tensor, phi: torch.Tensor, embed: nn.Embedding | No
     projected = (phi[:, None, :] * table[None]).sum(dim=2)  # [N, n_classes]
     scores: torch.Tensor = base[:, None] + projected
     return scores
+
+
+class ProjectionCritic(nn.Module):
+    """The scoring both critics share: score = psi(phi(x)) (+ <embed(y), phi(x)> when conditional).
+
+    A subclass builds `head` (psi, a linear layer to one score) and `embed` (or None), and defines `phi`."""
+
+    head: nn.Module
+    embed: nn.Embedding | None
+
+    def phi(self, x: torch.Tensor) -> torch.Tensor:
+        """images [N, C, H, W] -> the features [N, F] the score reads."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        phi = self.phi(x)  # [N, F]
+        scores: torch.Tensor = self.head(phi).squeeze(1)  # [N]
+        projected = projection(phi, labels, self.embed)  # [N], or None
+        return scores if projected is None else scores + projected
+
+    def class_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """images [N, C, H, W] -> scores [N, n_classes] of each image against every class (conditional critics)."""
+        phi = self.phi(x)  # [N, F]
+        return class_scores(self.head(phi).squeeze(1), phi, self.embed)

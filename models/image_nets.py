@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from models.conditioning import class_scores, join_label, label_embedding, projection
+from models.conditioning import ProjectionCritic, join_label, label_embedding
 from models.configs import ImageCriticConfig, ImageGeneratorConfig
 
 
@@ -47,7 +47,7 @@ class ImageGenerator(nn.Module):
         return out
 
 
-class ImageCritic(nn.Module):
+class ImageCritic(ProjectionCritic):
     """images [N, C, H, W] (and labels [N] when conditional) -> scores [N] (unbounded, higher means 'more real')."""
 
     def __init__(self, config: ImageCriticConfig) -> None:
@@ -81,15 +81,6 @@ class ImageCritic(nn.Module):
             return [nn.BatchNorm2d(width)]
         return []
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        phi = self.features(x).flatten(1)  # [N, W * 4 * 4]
-        scores: torch.Tensor = self.head(phi).squeeze(1)  # [N]
-        if self.embed is not None or labels is not None:
-            projected = projection(phi, labels, self.embed)  # [N]
-            scores = scores + projected if projected is not None else scores
-        return scores
-
-    def class_scores(self, x: torch.Tensor) -> torch.Tensor:
-        """images [N, C, H, W] -> scores [N, n_classes] of each image against every class (conditional critics)."""
-        phi = self.features(x).flatten(1)  # [N, W * 4 * 4]
-        return class_scores(self.head(phi).squeeze(1), phi, self.embed)
+    def phi(self, x: torch.Tensor) -> torch.Tensor:
+        phi: torch.Tensor = self.features(x).flatten(1)  # [N, W * 4 * 4]
+        return phi

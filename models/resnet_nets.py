@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from models.conditioning import class_scores, join_label, label_embedding, projection
+from models.conditioning import ProjectionCritic, join_label, label_embedding
 from models.configs import ImageCriticConfig, ImageGeneratorConfig
 
 CRITIC_PLAIN_BLOCKS = 2  # blocks without resampling at the critic's last resolution (the paper's CIFAR-10 critic)
@@ -105,7 +105,7 @@ class DownBlock(nn.Module):
         return skip + self._pool(h)
 
 
-class ResNetCritic(nn.Module):
+class ResNetCritic(ProjectionCritic):
     """images [N, C, R, R] (and labels [N] when conditional) -> scores [N]."""
 
     def __init__(self, config: ImageCriticConfig) -> None:
@@ -122,15 +122,6 @@ class ResNetCritic(nn.Module):
         self.head = spectral_norm(head) if spectral else head
         self.embed = label_embedding(config.n_classes, widths[-1])  # projection onto phi(x)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        phi = F.relu(self.blocks(x)).mean(dim=(2, 3))  # [N, w_last]
-        scores: torch.Tensor = self.head(phi).squeeze(1)  # [N]
-        if self.embed is not None or labels is not None:
-            projected = projection(phi, labels, self.embed)  # [N]
-            scores = scores + projected if projected is not None else scores
-        return scores
-
-    def class_scores(self, x: torch.Tensor) -> torch.Tensor:
-        """images [N, C, H, W] -> scores [N, n_classes] of each image against every class (conditional critics)."""
-        phi = F.relu(self.blocks(x)).mean(dim=(2, 3))  # [N, w_last]
-        return class_scores(self.head(phi).squeeze(1), phi, self.embed)
+    def phi(self, x: torch.Tensor) -> torch.Tensor:
+        phi: torch.Tensor = F.relu(self.blocks(x)).mean(dim=(2, 3))  # [N, w_last]
+        return phi

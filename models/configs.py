@@ -54,6 +54,9 @@ class _ImageConfig(_Frozen):
         if data.get("n_classes") == 0:
             data.pop("n_classes")
             data.pop("class_dim", None)
+        if data.get("mapping_layers") == 0:
+            data.pop("mapping_layers")
+            data.pop("mapping_width", None)
         return data
 
 
@@ -65,6 +68,8 @@ class ImageGeneratorConfig(_ImageConfig):
     (nearest-neighbour upsampling, 3x3 convolutions), batch norm, ReLU, a 3x3 convolution and tanh. The paper's
     CIFAR-10 network is `width: 128, max_width_mult: 1` at resolution 32; its 64x64 one `width: 64, max_width_mult: 8`.
     `n_classes > 0` makes it class-conditional: a learned `class_dim`-d embedding of the label is joined to z.
+    `mapping_layers > 0` puts an MLP of that many `mapping_width`-wide layers (LeakyReLU) between the latent (with
+    the label's embedding, if any) and the first layer (see models/latent_mapping.py).
     """
 
     kind: Literal["image"] = "image"
@@ -77,6 +82,8 @@ class ImageGeneratorConfig(_ImageConfig):
     norm: GeneratorNorm = "batch"
     n_classes: int = Field(0, ge=0, le=100_000, description="0: unconditional; else the number of classes")
     class_dim: int = Field(32, ge=1, le=4096, description="conditional: size of the label embedding joined to z")
+    mapping_layers: int = Field(0, ge=0, le=8, description="fully connected layers between the latent and the image")
+    mapping_width: int = Field(256, ge=1, le=4096, description="width of each mapping layer")
 
 
 class ImageCriticConfig(_ImageConfig):

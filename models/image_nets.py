@@ -10,6 +10,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from models.conditioning import ProjectionCritic, join_label, label_embedding
 from models.configs import ImageCriticConfig, ImageGeneratorConfig
+from models.latent_mapping import mapping_network
 
 
 def _n_doublings(resolution: int) -> int:
@@ -28,7 +29,8 @@ class ImageGenerator(nn.Module):
         # 1x1 -> 4x4 seed block.
         self.embed = label_embedding(config.n_classes, config.class_dim)
         z_in = config.z_dim + (config.class_dim if config.n_classes else 0)
-        layers += [nn.ConvTranspose2d(z_in, widths[0], 4, 1, 0, bias=config.norm == "none")]
+        self.mapping, mapped = mapping_network(z_in, config.mapping_layers, config.mapping_width)
+        layers += [nn.ConvTranspose2d(mapped, widths[0], 4, 1, 0, bias=config.norm == "none")]
         layers += self._norm_act(widths[0])
         for i in range(steps - 1):
             layers += [nn.ConvTranspose2d(widths[i], widths[i + 1], 4, 2, 1, bias=config.norm == "none")]
@@ -43,6 +45,7 @@ class ImageGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None or labels is not None:
             z = join_label(z, labels, self.embed)  # [N, z_dim + class_dim]
+        z = self.mapping(z)  # [N, mapped]
         out: torch.Tensor = self.net(z[:, :, None, None])  # [N, C, H, W]
         return out
 

@@ -22,6 +22,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from models.conditioning import ProjectionCritic, join_label, label_embedding
 from models.configs import ImageCriticConfig, ImageGeneratorConfig
+from models.latent_mapping import mapping_network
 
 CRITIC_PLAIN_BLOCKS = 2  # blocks without resampling at the critic's last resolution (the paper's CIFAR-10 critic)
 CRITIC_LAST_RESOLUTION = 8
@@ -63,8 +64,9 @@ class ResNetGenerator(nn.Module):
         batch_norm = config.norm == "batch"
         self.embed = label_embedding(config.n_classes, config.class_dim)
         z_in = config.z_dim + (config.class_dim if config.n_classes else 0)
+        self.mapping, mapped = mapping_network(z_in, config.mapping_layers, config.mapping_width)
         self.seed_width = widths[0]
-        self.linear = nn.Linear(z_in, widths[0] * 4 * 4)
+        self.linear = nn.Linear(mapped, widths[0] * 4 * 4)
         self.blocks = nn.Sequential(*(UpBlock(widths[max(i - 1, 0)], widths[i], batch_norm) for i in range(steps)))
         self.out_norm: nn.Module = nn.BatchNorm2d(widths[-1]) if batch_norm else nn.Identity()
         self.out_conv = nn.Conv2d(widths[-1], config.channels, 3, padding=1)
@@ -72,7 +74,7 @@ class ResNetGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None or labels is not None:
             z = join_label(z, labels, self.embed)  # [N, z_dim + class_dim]
-        h = self.linear(z).view(z.shape[0], self.seed_width, 4, 4)  # [N, w0, 4, 4]
+        h = self.linear(self.mapping(z)).view(z.shape[0], self.seed_width, 4, 4)  # [N, w0, 4, 4]
         h = F.relu(self.out_norm(self.blocks(h)))  # [N, w_last, R, R]
         return torch.tanh(self.out_conv(h))  # [N, C, R, R]
 

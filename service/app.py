@@ -36,7 +36,8 @@ from service.api.service_route import ServiceRoute
 from service.catalog.folder_sync import ModelReloader
 from service.catalog.registry import ModelRegistry, ServedModel
 from service.inference.backends import announce_backend
-from service.inference.devices import configure_cuda_numerics, dtype_name, intra_op_threads, resolve
+from service.inference.cpu_cores import available_cores, torch_threads
+from service.inference.devices import configure_cuda_numerics, dtype_name, resolve
 from service.metrics import ServiceMetrics
 from service.playground import load_assets
 from service.runtime import Drain, ServiceRuntime
@@ -132,7 +133,7 @@ def create_app(settings: ServiceSettings, drain: Drain | None = None, worker: Wo
         device, dtype = resolve(settings)  # a device this machine lacks stops start-up with a clear message
         configure_cuda_numerics(device, dtype)  # IEEE fp32, deterministic cuDNN algorithms
         announce_backend(settings.backend, device)
-        threads = intra_op_threads(settings.torch_threads, device)
+        threads = torch_threads(settings.torch_threads, device.type, 1, available_cores())
         if threads is not None:
             torch.set_num_threads(threads)
         runtime = ServiceRuntime(

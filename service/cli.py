@@ -18,10 +18,11 @@ from typing import Any, Literal
 from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
+from service.inference.cpu_cores import available_cores, torch_threads
 from service.inference.devices import DeviceError, resolve
 from service.process.supervisor import serve_workers
 from service.process.uvicorn_server import serve
-from service.process.worker_count import available_cores, threads_per_worker, worker_count
+from service.process.worker_count import worker_count
 from service.settings import ServiceSettings
 
 
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cores = available_cores()
     workers = worker_count(settings, device.type, cores)
     if workers > 1:
-        threads = threads_per_worker(settings, device.type, workers, cores)
+        threads = torch_threads(settings.torch_threads, device.type, workers, cores)
         return serve_workers(settings.model_copy(update={"torch_threads": threads}), workers)
     # The server drains on SIGTERM/SIGINT, then uvicorn re-raises the signal with these handlers in place: a
     # requested stop that drained cleanly exits 0 (SIGTERM) or 130 (Ctrl-C) instead of dying by the signal.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from service.inference.onnx_runtime import onnxruntime_available
@@ -74,15 +72,6 @@ def configure_cuda_numerics(device: torch.device, dtype: torch.dtype) -> None:
     if dtype == torch.float32:
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-
-
-def intra_op_threads(requested: int | None, device: torch.device) -> int | None:
-    """How many threads torch should use for one forward pass, or None to leave torch's choice alone."""
-    if requested is not None:
-        return requested
-    if device.type == "cpu":
-        return max(1, (os.cpu_count() or 1) - 1)
-    return None
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from service.process.worker_count import available_cores
+from service.inference.cpu_cores import available_cores
 from tests.deploy.processes import Replica
 from tests.e2e.serve_process import start_serve
 from tests.reliability.load_check import expected_images

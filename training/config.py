@@ -143,6 +143,9 @@ class OptimConfig(_Strict):
     lr_generator: float = Field(1e-4, gt=0, description="learning rate of the generator (WGAN-GP: 1e-4; clip: 5e-5)")
     lr_critic: float = Field(1e-4, gt=0, description="learning rate of the critic (WGAN-GP: 1e-4; clip: 5e-5)")
     betas: tuple[float, float] = Field((0.0, 0.9), description="Adam betas (paper: 0, 0.9)")
+    mapping_lr_scale: float = Field(
+        1.0, gt=0, le=1, description="mapping layers of the generator: their share of lr_generator (StyleGAN: 0.01)"
+    )
     lr_decay: bool = Field(False, description="decay both learning rates linearly to 0 over the iteration budget")
 
     def resolved(self, variant: str) -> Literal["adam", "rmsprop"]:

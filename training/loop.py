@@ -49,7 +49,12 @@ def resolve_device(device: str) -> torch.device:
 
 
 def make_optimizer(
-    params: Iterator[nn.Parameter], kind: str, lr: float, betas: tuple[float, float], fused: bool, device: torch.device
+    params: Iterator[nn.Parameter] | list[dict[str, Any]],
+    kind: str,
+    lr: float,
+    betas: tuple[float, float],
+    fused: bool,
+    device: torch.device,
 ) -> torch.optim.Optimizer:
     if kind == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
@@ -58,13 +63,25 @@ def make_optimizer(
     return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
+def generator_param_groups(generator: nn.Module, mapping_lr: float) -> list[dict[str, Any]]:
+    """The generator's parameters, with those of its mapping network (if any) in a group of their own at
+    `mapping_lr`: StyleGAN trains its mapping network at a hundredth of the generator's rate."""
+    mapping = getattr(generator, "mapping", None)
+    mapped = list(mapping.parameters()) if isinstance(mapping, nn.Module) else []
+    if not mapped:
+        return [{"params": list(generator.parameters())}]
+    ids = {id(p) for p in mapped}
+    return [{"params": [p for p in generator.parameters() if id(p) not in ids]}, {"params": mapped, "lr": mapping_lr}]
+
+
 def make_optimizers(
     config: TrainConfig, generator: nn.Module, critic: nn.Module, device: torch.device
 ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer, Schedulers]:
     """(generator's, critic's optimiser, their linear decays to zero over train.iterations when optim.lr_decay)."""
     o = config.optim
     kind = o.resolved(config.loss.variant)
-    opt_g = make_optimizer(generator.parameters(), kind, o.lr_generator, o.betas, o.fused, device)
+    groups = generator_param_groups(generator, o.lr_generator * o.mapping_lr_scale)
+    opt_g = make_optimizer(groups, kind, o.lr_generator, o.betas, o.fused, device)
     opt_c = make_optimizer(critic.parameters(), kind, o.lr_critic, o.betas, o.fused, device)
     if not o.lr_decay:
         return opt_g, opt_c, []

@@ -113,3 +113,37 @@ def test_a_cuda_run_writes_a_cpu_loadable_checkpoint(tmp_path):
     assert ckpt.metadata.training["device"].startswith("cuda")
     with torch.no_grad():
         assert torch.isfinite(ckpt.generator(latents_for_seeds([1, 2], ckpt.metadata.z_dim))).all()
+
+
+def test_the_mapping_layers_learn_at_their_share_of_the_generators_rate():
+    from models import build_critic, build_generator
+    from training.loop import make_optimizers
+
+    raw = {
+        "name": "mapping-lr",
+        "data": {"dataset": "digits", "resolution": 16},
+        "model": {
+            "generator": {"z_dim": 8, "width": 8, "mapping_layers": 2, "mapping_width": 16},
+            "critic": {"width": 8},
+        },
+        "optim": {"lr_generator": 1e-3, "mapping_lr_scale": 0.01, "lr_decay": True},
+        "train": {"iterations": 10},
+    }
+    config = TrainConfig.model_validate(raw)
+    generator, critic = build_generator(config.model.generator), build_critic(config.model.critic)
+    opt_g, opt_c, schedulers = make_optimizers(config, generator, critic, torch.device("cpu"))
+    rest, mapping = opt_g.param_groups
+    assert isinstance(generator.mapping, torch.nn.Module)
+    assert [p is q for p, q in zip(mapping["params"], generator.mapping.parameters(), strict=True)] == [True] * 4
+    assert len(rest["params"]) + len(mapping["params"]) == len(list(generator.parameters()))
+    assert (rest["lr"], mapping["lr"]) == pytest.approx((1e-3, 1e-5))
+    opt_g.step()  # no gradients yet: nothing moves, but the schedulers may step
+    opt_c.step()
+    for scheduler in schedulers:
+        scheduler.step()
+    assert (rest["lr"], mapping["lr"]) == pytest.approx((0.9e-3, 0.9e-5))  # the decay scales both groups
+    plain = TrainConfig.model_validate(
+        {**raw, "model": {"generator": {"z_dim": 8, "width": 8}, "critic": {"width": 8}}}
+    )
+    opt_plain, _, _ = make_optimizers(plain, build_generator(plain.model.generator), critic, torch.device("cpu"))
+    assert len(opt_plain.param_groups) == 1

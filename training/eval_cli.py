@@ -34,8 +34,16 @@ from training.evaluation import (
     reference_seed,
 )
 
+# The classifier figures that --seeds reports over several draws of latents.
+SPREAD_FIGURES = ("frechet_distance", "class_kl", "precision", "recall")
 
-def evaluate_checkpoint(path: Path, samples: int | None = None, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+
+def evaluate_checkpoint(
+    path: Path, samples: int | None = None, seed: int = 0, device: str = "cpu", seeds: int = 1
+) -> dict[str, Any]:
+    """The report for latents from `seed`; with `seeds` > 1 and classifier figures, also those figures for the
+    latents of seeds `seed` .. `seed + seeds - 1` in `quality_over_seeds` (each value, mean, min and max), since
+    one draw of generated samples moves them by more than two models often differ."""
     ckpt = load_checkpoint(path, device=device)
     meta = ckpt.metadata
     training = meta.training or {}
@@ -68,6 +76,12 @@ def evaluate_checkpoint(path: Path, samples: int | None = None, seed: int = 0, d
             "per_sample_std_mean": float(pixels.flatten(1).std(dim=1).mean()),
         }
         report["quality"] = _image_quality(dataset, g.channels, g.resolution, fake, training)
+        if seeds > 1 and report["quality"] is not None:
+            draws = [report["quality"]]
+            for other in range(seed + 1, seed + seeds):
+                more = generate(ckpt.generator, n, meta.z_dim, seed=other, device=device, labels=labels)
+                draws.append(_image_quality(dataset, g.channels, g.resolution, more, training) or {})
+            report["quality_over_seeds"] = _spread(list(range(seed, seed + seeds)), draws)
         if labels is not None and report["quality"] is not None:
             report["class_quality"] = _class_quality(fake, labels, training)
     else:
@@ -78,6 +92,15 @@ def evaluate_checkpoint(path: Path, samples: int | None = None, seed: int = 0, d
         else:
             report["mode_coverage"] = mode_coverage(fake, *mixture)
     return report
+
+
+def _spread(seeds: list[int], draws: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each of SPREAD_FIGURES over the draws: the values in seed order, their mean, min and max."""
+    spread: dict[str, Any] = {"seeds": seeds}
+    for name in SPREAD_FIGURES:
+        values = [float(d[name]) for d in draws]
+        spread[name] = {"values": values, "mean": sum(values) / len(values), "min": min(values), "max": max(values)}
+    return spread
 
 
 def _image_quality(
@@ -198,6 +221,15 @@ def _print_human(report: dict[str, Any]) -> None:
             f"protocol    {p['generated_samples']} generated vs {p['real_samples']} {p['real_split']} real; "
             f"classifier test accuracy {100 * p['classifier_test_accuracy']:.1f} %; {p['precision_recall']}"
         )
+    spread = report.get("quality_over_seeds")
+    if spread:
+        first, last = spread["seeds"][0], spread["seeds"][-1]
+        shown = {"frechet_distance": "FD", "class_kl": "class KL", "precision": "precision", "recall": "recall"}
+        parts = [
+            f"{shown[name]} {spread[name]['mean']:.4g} ({spread[name]['min']:.4g} to {spread[name]['max']:.4g})"
+            for name in SPREAD_FIGURES
+        ]
+        print(f"seeds {first}..{last}  mean (range): " + ", ".join(parts))
     cq = report.get("class_quality")
     if cq:
         print(f"per class   accuracy on the requested class {100 * cq['class_accuracy']:.1f} %")
@@ -221,6 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--samples", type=int, help="generated samples (points: 2,500; images: 1,000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="images: also the classifier figures for latents of this many seeds from --seed on, with their mean "
+        "and range (quality_over_seeds); --store keeps --seed's figures",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument(
         "--store",
@@ -246,10 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.samples is not None and args.samples < 2:
         parser.error("--samples must be at least 2")
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: no CUDA device is available")
     try:
-        report = evaluate_checkpoint(args.checkpoint, args.samples, args.seed, args.device)
+        report = evaluate_checkpoint(args.checkpoint, args.samples, args.seed, args.device, args.seeds)
     except CheckpointError as exc:
         parser.error(str(exc))
     if args.store:

@@ -96,7 +96,7 @@ def test_supports_only_the_classifiers_dataset_and_geometry():
     assert not supports("mnist5k", 1, 16) and not supports("digits", 1, 32) and not supports(None, 1, 32)
 
 
-def test_a_final_mnist5k_checkpoint_and_wgan_eval_carry_the_figures(tmp_path):
+def test_a_final_mnist5k_checkpoint_and_wgan_eval_carry_the_figures(tmp_path, capsys):
     from models import load_checkpoint
     from training import TrainConfig, train
     from training.eval_cli import evaluate_checkpoint
@@ -116,9 +116,22 @@ def test_a_final_mnist5k_checkpoint_and_wgan_eval_carry_the_figures(tmp_path):
     assert stored["protocol"]["generated_samples"] == 200 and stored["protocol"]["real_samples"] == 500
     assert stored["protocol"]["classifier_test_accuracy"] >= 0.97
     assert stored["frechet_distance"] > 0 and 0 <= stored["precision"] <= 1 and 0 <= stored["recall"] <= 1
-    report = evaluate_checkpoint(path, samples=300)
+    report = evaluate_checkpoint(path, samples=300, seed=4, seeds=3)
     assert report["quality"]["protocol"]["generated_samples"] == 300
     assert report["quality"]["classes_total"] == 10
+    spread = report["quality_over_seeds"]
+    assert spread["seeds"] == [4, 5, 6]
+    fd = spread["frechet_distance"]
+    assert fd["values"][0] == report["quality"]["frechet_distance"]  # the first draw is the report's own
+    assert len(set(fd["values"])) == 3  # other seeds, other latents, other figures
+    assert fd["min"] <= fd["mean"] <= fd["max"] and fd["mean"] == pytest.approx(sum(fd["values"]) / 3)
+    assert evaluate_checkpoint(path, samples=300, seed=5)["quality"]["frechet_distance"] == fd["values"][1]
+    assert "quality_over_seeds" not in evaluate_checkpoint(path, samples=300)
+    with pytest.raises(SystemExit):
+        eval_main([str(path), "--seeds", "0"])
+    capsys.readouterr()
+    assert eval_main([str(path), "--samples", "200", "--seeds", "2"]) == 0
+    assert "seeds 0..1  mean (range): FD " in capsys.readouterr().out
     before = load_checkpoint(path)
     assert eval_main([str(path), "--samples", "250", "--store", "--json"]) == 0
     after = load_checkpoint(path)

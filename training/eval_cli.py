@@ -34,8 +34,8 @@ from training.evaluation import (
     reference_seed,
 )
 
-# The classifier figures that --seeds reports over several draws of latents.
-SPREAD_FIGURES = ("frechet_distance", "class_kl", "precision", "recall")
+# The classifier figures that --seeds reports over several draws of latents, with the names the text report uses.
+SPREAD_FIGURES = {"frechet_distance": "FD", "class_kl": "class KL", "precision": "precision", "recall": "recall"}
 
 
 def evaluate_checkpoint(
@@ -75,13 +75,14 @@ def evaluate_checkpoint(
             "std": float(pixels.std()),
             "per_sample_std_mean": float(pixels.flatten(1).std(dim=1).mean()),
         }
-        report["quality"] = _image_quality(dataset, g.channels, g.resolution, fake, training)
-        if seeds > 1 and report["quality"] is not None:
-            draws = [report["quality"]]
-            for other in range(seed + 1, seed + seeds):
-                more = generate(ckpt.generator, n, meta.z_dim, seed=other, device=device, labels=labels)
-                draws.append(_image_quality(dataset, g.channels, g.resolution, more, training) or {})
-            report["quality_over_seeds"] = _spread(list(range(seed, seed + seeds)), draws)
+        draws = [fake] + [
+            generate(ckpt.generator, n, meta.z_dim, seed=other, device=device, labels=labels)
+            for other in range(seed + 1, seed + seeds)
+        ]
+        qualities = _image_quality(dataset, g.channels, g.resolution, draws, training)
+        report["quality"] = qualities[0] if qualities else None
+        if qualities and seeds > 1:
+            report["quality_over_seeds"] = _spread(list(range(seed, seed + seeds)), qualities)
         if labels is not None and report["quality"] is not None:
             report["class_quality"] = _class_quality(fake, labels, training)
     else:
@@ -104,14 +105,16 @@ def _spread(seeds: list[int], draws: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _image_quality(
-    dataset: str | None, channels: int, resolution: int, fake: torch.Tensor, training: dict[str, Any]
-) -> dict[str, Any] | None:
-    """Classifier figures against the held-out split the run used, for datasets the classifier knows."""
+    dataset: str | None, channels: int, resolution: int, draws: list[torch.Tensor], training: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """Classifier figures of each draw of generated images against the held-out split the run used (the data and
+    the classifier loaded once), for datasets the classifier knows."""
     if not image_metrics.supports(dataset, channels, resolution):
         return None
     data = DataConfig.model_validate((training.get("config") or {}).get("data") or {"dataset": dataset})
     heldout = load_dataset(data, "image").heldout
-    return image_metrics.ClassifierMetrics().compare(fake, heldout, "held-out")
+    metrics = image_metrics.ClassifierMetrics()
+    return [metrics.compare(fake, heldout, "held-out") for fake in draws]
 
 
 def _class_quality(fake: torch.Tensor, labels: torch.Tensor, training: dict[str, Any]) -> dict[str, Any] | None:
@@ -224,10 +227,9 @@ def _print_human(report: dict[str, Any]) -> None:
     spread = report.get("quality_over_seeds")
     if spread:
         first, last = spread["seeds"][0], spread["seeds"][-1]
-        shown = {"frechet_distance": "FD", "class_kl": "class KL", "precision": "precision", "recall": "recall"}
         parts = [
-            f"{shown[name]} {spread[name]['mean']:.4g} ({spread[name]['min']:.4g} to {spread[name]['max']:.4g})"
-            for name in SPREAD_FIGURES
+            f"{shown} {spread[name]['mean']:.4g} ({spread[name]['min']:.4g} to {spread[name]['max']:.4g})"
+            for name, shown in SPREAD_FIGURES.items()
         ]
         print(f"seeds {first}..{last}  mean (range): " + ", ".join(parts))
     cq = report.get("class_quality")

@@ -34,8 +34,10 @@ from training.evaluation import (
     reference_seed,
 )
 
-# The classifier figures that --seeds reports over several draws of latents, with the names the text report uses.
+# The classifier figures that --seeds reports over several draws of latents, with the names the text report uses;
+# a conditional model adds CLASS_SPREAD_FIGURES (from its per-class figures).
 SPREAD_FIGURES = {"frechet_distance": "FD", "class_kl": "class KL", "precision": "precision", "recall": "recall"}
+CLASS_SPREAD_FIGURES = {"class_accuracy": "accuracy on the requested class"}
 
 
 def evaluate_checkpoint(
@@ -81,10 +83,15 @@ def evaluate_checkpoint(
         ]
         qualities = _image_quality(dataset, g.channels, g.resolution, draws, training)
         report["quality"] = qualities[0] if qualities else None
+        by_class = _class_quality(draws, labels, training) if labels is not None and qualities else None
+        if labels is not None and qualities:
+            report["class_quality"] = by_class[0] if by_class else None
         if qualities and seeds > 1:
-            report["quality_over_seeds"] = _spread(list(range(seed, seed + seeds)), qualities)
-        if labels is not None and report["quality"] is not None:
-            report["class_quality"] = _class_quality(fake, labels, training)
+            names, rows = SPREAD_FIGURES, qualities
+            if by_class:
+                names = SPREAD_FIGURES | CLASS_SPREAD_FIGURES
+                rows = [q | c for q, c in zip(qualities, by_class, strict=True)]
+            report["quality_over_seeds"] = _spread(list(range(seed, seed + seeds)), names, rows)
     else:
         mixture = mixture_for(dataset or "")
         if mixture is None:
@@ -95,10 +102,10 @@ def evaluate_checkpoint(
     return report
 
 
-def _spread(seeds: list[int], draws: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each of SPREAD_FIGURES over the draws: the values in seed order, their mean, min and max."""
+def _spread(seeds: list[int], names: dict[str, str], draws: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure of `names` over the draws: the values in seed order, their mean, min and max."""
     spread: dict[str, Any] = {"seeds": seeds}
-    for name in SPREAD_FIGURES:
+    for name in names:
         values = [float(d[name]) for d in draws]
         spread[name] = {"values": values, "mean": sum(values) / len(values), "min": min(values), "max": max(values)}
     return spread
@@ -117,13 +124,17 @@ def _image_quality(
     return [metrics.compare(fake, heldout, "held-out") for fake in draws]
 
 
-def _class_quality(fake: torch.Tensor, labels: torch.Tensor, training: dict[str, Any]) -> dict[str, Any] | None:
-    """Per-class figures of a conditional mnist5k model against the run's labelled held-out split."""
+def _class_quality(
+    draws: list[torch.Tensor], labels: torch.Tensor, training: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """Per-class figures of each draw of a conditional mnist5k model (generated for `labels`) against the run's
+    labelled held-out split."""
     data = DataConfig.model_validate((training.get("config") or {}).get("data") or {"dataset": "mnist5k"})
     dataset = load_dataset(data, "image")
     if dataset.heldout_labels is None:
         return None
-    return image_metrics.ClassifierMetrics().compare_by_class(fake, labels, dataset.heldout, dataset.heldout_labels)
+    metrics = image_metrics.ClassifierMetrics()
+    return [metrics.compare_by_class(fake, labels, dataset.heldout, dataset.heldout_labels) for fake in draws]
 
 
 def store_quality(path: Path, quality: dict[str, Any], class_quality: dict[str, Any] | None = None) -> Path:
@@ -229,7 +240,8 @@ def _print_human(report: dict[str, Any]) -> None:
         first, last = spread["seeds"][0], spread["seeds"][-1]
         parts = [
             f"{shown} {spread[name]['mean']:.4g} ({spread[name]['min']:.4g} to {spread[name]['max']:.4g})"
-            for name, shown in SPREAD_FIGURES.items()
+            for name, shown in (SPREAD_FIGURES | CLASS_SPREAD_FIGURES).items()
+            if name in spread
         ]
         print(f"seeds {first}..{last}  mean (range): " + ", ".join(parts))
     cq = report.get("class_quality")
@@ -260,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         help="images: also the classifier figures for latents of this many seeds from --seed on, with their mean "
-        "and range (quality_over_seeds); --store keeps --seed's figures",
+        "and range (quality_over_seeds; a conditional model's accuracy on the requested class too); --store keeps "
+        "--seed's figures",
     )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument(

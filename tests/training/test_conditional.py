@@ -260,6 +260,7 @@ def test_store_references_refuses_an_unconditional_checkpoint(tiny_image_checkpo
 
 
 def test_wgan_eval_stores_and_prints_the_per_class_figures_of_a_conditional_mnist5k_checkpoint(tmp_path, capsys):
+    from training.eval_cli import evaluate_checkpoint
     from training.eval_cli import main as eval_main
 
     config = TrainConfig.model_validate(
@@ -282,3 +283,10 @@ def test_wgan_eval_stores_and_prints_the_per_class_figures_of_a_conditional_mnis
     assert [(row["samples"], row["real_samples"]) for row in per_class] == [(6, 50)] * 10  # every class in turn
     printed = capsys.readouterr().out
     assert "accuracy on the requested class" in printed and printed.count("against its 50 held-out digits") == 10
+    report = evaluate_checkpoint(path, samples=60, seeds=2)
+    accuracy = report["quality_over_seeds"]["class_accuracy"]
+    assert accuracy["values"][0] == report["class_quality"]["class_accuracy"]  # the first draw is the report's own
+    assert accuracy["values"][1] == evaluate_checkpoint(path, samples=60, seed=1)["class_quality"]["class_accuracy"]
+    assert accuracy["min"] <= accuracy["mean"] <= accuracy["max"]
+    assert eval_main([str(path), "--samples", "60", "--seeds", "2"]) == 0
+    assert "accuracy on the requested class " in capsys.readouterr().out.split("seeds 0..1  mean (range): ")[1]

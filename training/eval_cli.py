@@ -83,8 +83,9 @@ def evaluate_checkpoint(
         ]
         qualities = _image_quality(dataset, g.channels, g.resolution, draws, training)
         report["quality"] = qualities[0] if qualities else None
-        by_class = _class_quality(draws, labels, training) if labels is not None and qualities else None
+        by_class = None
         if labels is not None and qualities:
+            by_class = _class_quality(draws, labels, training)
             report["class_quality"] = by_class[0] if by_class else None
         if qualities and seeds > 1:
             names, rows = SPREAD_FIGURES, qualities

@@ -81,11 +81,10 @@ def evaluate_checkpoint(
             generate(ckpt.generator, n, meta.z_dim, seed=other, device=device, labels=labels)
             for other in range(seed + 1, seed + seeds)
         ]
-        qualities = _image_quality(dataset, g.channels, g.resolution, draws, training)
+        figures = _classifier_figures(dataset, g.channels, g.resolution, draws, labels, training)
+        qualities, by_class = figures if figures else (None, None)
         report["quality"] = qualities[0] if qualities else None
-        by_class = None
         if labels is not None and qualities:
-            by_class = _class_quality(draws, labels, training)
             report["class_quality"] = by_class[0] if by_class else None
         if qualities and seeds > 1:
             names, rows = SPREAD_FIGURES, qualities
@@ -112,30 +111,26 @@ def _spread(seeds: list[int], names: dict[str, str], draws: list[dict[str, Any]]
     return spread
 
 
-def _image_quality(
-    dataset: str | None, channels: int, resolution: int, draws: list[torch.Tensor], training: dict[str, Any]
-) -> list[dict[str, Any]] | None:
-    """Classifier figures of each draw of generated images against the held-out split the run used (the data and
-    the classifier loaded once), for datasets the classifier knows."""
+def _classifier_figures(
+    dataset: str | None,
+    channels: int,
+    resolution: int,
+    draws: list[torch.Tensor],
+    labels: torch.Tensor | None,
+    training: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None] | None:
+    """For datasets the classifier knows: the classifier figures of each draw of generated images against the
+    held-out split the run used and, for a conditional model (`labels`, the class each image was generated for)
+    with a labelled split, each draw's per-class figures. The data and the classifier are loaded once."""
     if not image_metrics.supports(dataset, channels, resolution):
         return None
     data = DataConfig.model_validate((training.get("config") or {}).get("data") or {"dataset": dataset})
-    heldout = load_dataset(data, "image").heldout
+    split = load_dataset(data, "image")
     metrics = image_metrics.ClassifierMetrics()
-    return [metrics.compare(fake, heldout, "held-out") for fake in draws]
-
-
-def _class_quality(
-    draws: list[torch.Tensor], labels: torch.Tensor, training: dict[str, Any]
-) -> list[dict[str, Any]] | None:
-    """Per-class figures of each draw of a conditional mnist5k model (generated for `labels`) against the run's
-    labelled held-out split."""
-    data = DataConfig.model_validate((training.get("config") or {}).get("data") or {"dataset": "mnist5k"})
-    dataset = load_dataset(data, "image")
-    if dataset.heldout_labels is None:
-        return None
-    metrics = image_metrics.ClassifierMetrics()
-    return [metrics.compare_by_class(fake, labels, dataset.heldout, dataset.heldout_labels) for fake in draws]
+    overall = [metrics.compare(fake, split.heldout, "held-out") for fake in draws]
+    if labels is None or split.heldout_labels is None:
+        return overall, None
+    return overall, [metrics.compare_by_class(fake, labels, split.heldout, split.heldout_labels) for fake in draws]
 
 
 def store_quality(path: Path, quality: dict[str, Any], class_quality: dict[str, Any] | None = None) -> Path:
